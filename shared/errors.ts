@@ -1,0 +1,48 @@
+/**
+ * Errors a user can cause are values, not exceptions: each carries a stable code and names the
+ * object, the field and the fix, so it can become a log line, a Kubernetes Event or a status condition.
+ */
+
+/** One problem found in user input. */
+export interface Problem {
+  /** Stable, machine-readable code, e.g. `table.invalid-vip`. */
+  readonly code: string;
+  /** The object at fault, e.g. `listener 2 (default/web)` or `IPAddressPool prod`. */
+  readonly object: string;
+  /** Path of the field at fault, e.g. `listeners[2].vip`. */
+  readonly field: string;
+  /** The offending value, rendered for a person. */
+  readonly value: string;
+  /** What is wrong and how to fix it. */
+  readonly message: string;
+}
+
+/** Either the parsed value or the problems that prevented it. */
+export type Result<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly problems: readonly Problem[] };
+
+/** One line for a person: object, field, value, message. */
+export function formatProblem(p: Problem): string {
+  return `${p.object}: ${p.field}=${p.value}: ${p.message} [${p.code}]`;
+}
+
+/** Thrown only at a boundary that must stop (a CLI command), carrying the problems to print. */
+export class UserError extends Error {
+  readonly problems: readonly Problem[];
+  readonly exitCode: number;
+  constructor(problems: readonly Problem[], exitCode = 2) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'UserError';
+    this.problems = problems;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Render a value for an error message without dumping whole objects. */
+export function show(value: unknown): string {
+  if (value === undefined) return '(missing)';
+  if (typeof value === 'string') return JSON.stringify(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,101 @@
+/**
+ * IP and CIDR math on canonical text and bigints. Parsing is delegated to ipaddr.js; the
+ * arithmetic (ranges, counting, next address) is done on bigints so IPv4 and IPv6 share one path.
+ */
+import ipaddr from 'ipaddr.js';
+
+/** Address family. */
+export type Family = 4 | 6;
+
+/** A parsed address: its family, canonical text and numeric value. */
+export interface Ip {
+  readonly family: Family;
+  readonly text: string;
+  readonly value: bigint;
+}
+
+/** An inclusive range of addresses of one family. */
+export interface IpRange {
+  readonly family: Family;
+  readonly first: bigint;
+  readonly last: bigint;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+/** Parse one address in strict form (no IPv4 shorthand like `10.1`); IPv4-mapped IPv6 stays IPv6. Null if invalid. */
+export function parseIp(text: string): Ip | null {
+  const t = text.trim();
+  let addr: ipaddr.IPv4 | ipaddr.IPv6;
+  if (ipaddr.IPv4.isValidFourPartDecimal(t)) addr = ipaddr.IPv4.parse(t);
+  else if (t.includes(':') && ipaddr.IPv6.isValid(t) && !t.includes('%')) addr = ipaddr.IPv6.parse(t);
+  else return null;
+  const family: Family = addr.kind() === 'ipv4' ? 4 : 6;
+  const value = bytesToBigInt(addr.toByteArray());
+  return { family, text: formatIp(family, value), value };
+}
+
+/** Canonical text of an address value (RFC 5952 for IPv6). */
+export function formatIp(family: Family, value: bigint): string {
+  const len = family === 4 ? 4 : 16;
+  const bytes = new Array<number>(len);
+  let v = value;
+  for (let i = len - 1; i >= 0; i--) {
+    bytes[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return family === 4
+    ? ipaddr.IPv4.parse(bytes.join('.')).toString()
+    : (ipaddr.fromByteArray(bytes) as ipaddr.IPv6).toRFC5952String();
+}
+
+/** A parsed CIDR; `hostBitsSet` tells whether the text had bits set past the prefix (they are masked off). */
+export interface Cidr extends IpRange {
+  readonly prefix: number;
+  readonly text: string;
+  readonly hostBitsSet: boolean;
+}
+
+/** Parse `addr/prefix`. Null if invalid. */
+export function parseCidr(text: string): Cidr | null {
+  const t = text.trim();
+  const slash = t.indexOf('/');
+  if (slash < 0) return null;
+  const ip = parseIp(t.slice(0, slash));
+  const prefixText = t.slice(slash + 1);
+  if (!ip || !/^\d{1,3}$/.test(prefixText)) return null;
+  const prefix = Number(prefixText);
+  const bits = BITS[ip.family];
+  if (prefix > bits) return null;
+  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
+  const first = ip.value & ~hostMask & ((1n << BigInt(bits)) - 1n);
+  return {
+    family: ip.family,
+    first,
+    last: first | hostMask,
+    prefix,
+    text: `${formatIp(ip.family, first)}/${prefix}`,
+    hostBitsSet: (ip.value & hostMask) !== 0n,
+  };
+}
+
+/** Number of addresses in a range. */
+export function rangeSize(r: IpRange): bigint {
+  return r.last - r.first + 1n;
+}
+
+/** Whether `ip` lies in `r`. */
+export function rangeContains(r: IpRange, ip: Ip): boolean {
+  return r.family === ip.family && ip.value >= r.first && ip.value <= r.last;
+}
+
+/** Whether two ranges share at least one address. */
+export function rangesOverlap(a: IpRange, b: IpRange): boolean {
+  return a.family === b.family && a.first <= b.last && b.first <= a.last;
+}
+
+function bytesToBigInt(bytes: number[]): bigint {
+  let v = 0n;
+  for (const b of bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
