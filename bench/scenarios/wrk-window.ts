@@ -1,0 +1,116 @@
+/**
+ * One measured wrk run. wrk starts, the connections are set up and the proxy warms up; then a window
+ * of `windowSec` is measured by reading the proxy's CPU time and nginx's request counter at both
+ * ends; then wrk is stopped with SIGINT (it prints its latency report on SIGINT). Connection set-up
+ * and JIT warm-up therefore stay out of the per-request CPU figure.
+ */
+
+import type { NginxServer } from '../backends/nginx.ts';
+import { launch } from '../cpu-plan.ts';
+import type { Endpoint } from '../paths/path.ts';
+import { sampleTree } from '../proc-stat.ts';
+import { parseWrkOutput, type WrkReport } from '../wrk-parse.ts';
+import type { BenchContext } from './scenario.ts';
+
+/** Longest wait for the backend to see the wanted number of connections before warm-up starts. */
+const CONNECT_WAIT_MS = 30_000;
+/** Time wrk gets to print its report after SIGINT. */
+const WRK_EXIT_MS = 15_000;
+
+/** One wrk load. */
+export interface WrkLoad {
+  readonly front: Endpoint;
+  readonly connections: number;
+  /** Extra request headers, e.g. `Connection: close`. */
+  readonly headers?: readonly string[];
+  /** Wait until nginx holds about this many connections before warming up (kept-alive loads). */
+  readonly awaitBackendConnections?: boolean;
+}
+
+/** What one window measured. */
+export interface WrkWindow {
+  /** Requests nginx answered inside the window. */
+  readonly requests: number;
+  readonly seconds: number;
+  /** Proxy CPU seconds inside the window; null without a proxy. */
+  readonly cpuSeconds: number | null;
+  /** wrk's own report of the whole run (latency, errors). */
+  readonly wrk: WrkReport;
+}
+
+async function waitForBackendConnections(ctx: BenchContext, nginx: NginxServer, want: number): Promise<void> {
+  const deadline = Date.now() + CONNECT_WAIT_MS;
+  // 2% slack: a few sockets may still be in the accept queue; the warm-up covers them.
+  const enough = Math.floor(want * 0.98);
+  while (Date.now() < deadline && !ctx.signal.aborted) {
+    if ((await nginx.status()).active >= enough) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  ctx.progress(
+    `nginx did not reach ${want} connections within ${CONNECT_WAIT_MS / 1000} s; measuring anyway`,
+  );
+}
+
+function sleep(ctx: BenchContext, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      ctx.signal.removeEventListener('abort', done);
+      resolve();
+    }
+    ctx.signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Run wrk against `load.front` and measure one window. `proxyPid` null means no proxy (direct). */
+export async function measureWrkWindow(
+  ctx: BenchContext,
+  nginx: NginxServer,
+  load: WrkLoad,
+  proxyPid: number | null,
+): Promise<WrkWindow> {
+  const wrkPath = ctx.env.tools['wrk'];
+  if (!wrkPath) throw new Error('wrk is not installed');
+  const { warmSec, durationSec } = ctx.opts;
+  // A hard bound on wrk's run; normally SIGINT ends it long before.
+  const bound = Math.ceil(CONNECT_WAIT_MS / 1000 + warmSec + durationSec + 10);
+  const threads = Math.min(ctx.env.plan.loadCount, load.connections);
+  const argv = [
+    wrkPath,
+    `-t${threads}`,
+    `-c${load.connections}`,
+    `-d${bound}s`,
+    '--timeout',
+    '5s',
+    '--latency',
+    ...(load.headers ?? []).flatMap((h) => ['-H', h]),
+    `http://${load.front.host}:${load.front.port}/`,
+  ];
+  const wrk = ctx.env.procs.spawn('wrk', launch(argv, ctx.env.plan.load));
+  try {
+    if (load.awaitBackendConnections) await waitForBackendConnections(ctx, nginx, load.connections);
+    await sleep(ctx, warmSec * 1000);
+    if (wrk.hasExited) throw new Error(wrk.describeExit());
+    const s0 = await nginx.status();
+    const c0 = proxyPid === null ? null : await sampleTree(proxyPid);
+    const t0 = performance.now();
+    await sleep(ctx, durationSec * 1000);
+    const s1 = await nginx.status();
+    const c1 = proxyPid === null ? null : await sampleTree(proxyPid);
+    const t1 = performance.now();
+    if (wrk.hasExited) throw new Error(wrk.describeExit());
+    wrk.process.kill('SIGINT');
+    await wrk.waitForExit(WRK_EXIT_MS);
+    const report = parseWrkOutput(wrk.output());
+    return {
+      // The second status request counted itself.
+      requests: Math.max(0, s1.requests - s0.requests - 1),
+      seconds: (t1 - t0) / 1000,
+      cpuSeconds: c0 && c1 ? c1.cpuSeconds - c0.cpuSeconds : null,
+      wrk: report,
+    };
+  } finally {
+    await ctx.env.procs.stop(wrk);
+  }
+}
