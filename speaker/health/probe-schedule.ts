@@ -12,6 +12,9 @@ export const FIRST_PROBE_SPREAD_MS = 1000;
 /** After a passive connect failure the target is re-probed within this long (or one interval). */
 export const RECHECK_SPREAD_MS = 100;
 
+/** Floor under any interval, so a hand-built target with interval 0 cannot spin the event loop. */
+export const MIN_INTERVAL_MS = 10;
+
 /** Clamp an injected random value into [0, 1); a broken source must not produce a wild delay. */
 function unit(r: number): number {
   return Number.isFinite(r) ? Math.min(Math.max(r, 0), 1 - Number.EPSILON) : 0.5;
@@ -19,7 +22,7 @@ function unit(r: number): number {
 
 /** Delay between the end of one probe and the start of the next: the interval ±10 %. */
 export function nextProbeDelay(intervalMs: number, random: number): number {
-  return intervalMs * (1 + INTERVAL_JITTER * (2 * unit(random) - 1));
+  return Math.max(intervalMs, MIN_INTERVAL_MS) * (1 + INTERVAL_JITTER * (2 * unit(random) - 1));
 }
 
 /** Delay before a newly added target's first probe: spread over [0, min(interval, 1 s)). */

@@ -11,6 +11,7 @@ import {
   FIRST_PROBE_SPREAD_MS,
   firstProbeDelay,
   INTERVAL_JITTER,
+  MIN_INTERVAL_MS,
   nextProbeDelay,
   RECHECK_SPREAD_MS,
   recheckDelay,
@@ -77,7 +78,7 @@ describe('health thresholds (rise 2, fall 3)', () => {
 });
 
 describe('probe schedule jitter', () => {
-  const interval = fc.integer({ min: 1, max: 3_600_000 });
+  const interval = fc.integer({ min: MIN_INTERVAL_MS, max: 3_600_000 });
   const unit = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 
   it('keeps every interval within ±10 % of the configured interval', () => {
@@ -105,6 +106,11 @@ describe('probe schedule jitter', () => {
       }),
     );
     assert.equal(firstProbeDelay(10_000, 0.5), 500);
+  });
+
+  it('never schedules below the 10 ms floor, even for an interval of 0', () => {
+    assert.ok(nextProbeDelay(0, 0) >= MIN_INTERVAL_MS * (1 - INTERVAL_JITTER));
+    assert.ok(nextProbeDelay(-5, 0.5) >= MIN_INTERVAL_MS * (1 - INTERVAL_JITTER));
   });
 
   it('stays within bounds when the injected random source misbehaves (1, negative, NaN)', () => {
