@@ -130,13 +130,18 @@ export class HealthChecker implements HealthSource {
     this.#schedule(loop, firstProbeDelay(target.timing.intervalMs, this.#random()));
   }
 
-  /** Same key, maybe new timing or node name: keep the state and the schedule. */
+  /** Same key, maybe new timing or node name: keep the state and (unless now too late) the schedule. */
   #update(loop: ProbeLoop, target: HealthTarget): void {
     if (target.node !== loop.target.node) {
       this.#metrics.removeTarget(loop.target.node, loop.target.key);
       this.#metrics.setState(target.node, target.key, loop.streak.state);
     }
     loop.target = target;
+    // A shortened interval takes effect now, not after the longer wait already scheduled.
+    const latest = this.#now() + nextProbeDelay(target.timing.intervalMs, 1);
+    if (loop.timer && loop.dueAt > latest) {
+      this.#schedule(loop, nextProbeDelay(target.timing.intervalMs, this.#random()));
+    }
   }
 
   #remove(loop: ProbeLoop): void {

@@ -250,6 +250,19 @@ describe('HealthChecker', { timeout: 15_000 }, () => {
     );
   });
 
+  it('applies a shortened interval at once instead of after the wait already scheduled', async () => {
+    const s = await server([200]);
+    const slow = target('a', HOST, s.port, { ...fast, intervalMs: 60_000 });
+    const checker = newChecker({ random: () => 0 });
+    const log = new ChangeLog(checker);
+    checker.setTargets([slow]);
+    // Healthy: the first probe has ended and the next one waits ~1 minute.
+    await log.waitFor(slow.key, 'healthy');
+    checker.setTargets([{ ...slow, timing: fast }]);
+    await within(s.waitForRequests(3), 5000);
+    assert.equal(checker.state(slow.key), 'healthy');
+  });
+
   it('probes an IPv6 node on ::1', async () => {
     const s = await server([200], '::1');
     const t = target('v6', '::1', s.port, fast);
