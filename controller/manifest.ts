@@ -351,8 +351,9 @@ export function parseManifest(text: string, file: string): ManifestResult {
   return { objects: out, problems, warnings };
 }
 
+/** The first line of a parser message, less the position that prettyErrors appends (we give our own). */
 function firstLine(message: string): string {
-  return message.split('\n')[0] ?? message;
+  return (message.split('\n')[0] ?? message).replace(/ at line \d+, column \d+:?$/, '');
 }
 
 /** A copy of `raw` with the namespace defaulted and creationTimestamp as the Date the client types promise. */
