@@ -7,9 +7,8 @@
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { type Problem, show } from '../shared/errors.ts';
-import { type Family, type Ip, parseIp } from '../shared/ip.ts';
+import { type Ip, parseIp } from '../shared/ip.ts';
 import {
-  type Backend,
   type ForwardingTable,
   type HealthCheck,
   type HealthTiming,
@@ -20,8 +19,17 @@ import {
   type TrafficPolicy,
 } from '../shared/model.ts';
 import { TABLE_DEFAULTS } from '../shared/table-parse.ts';
-import { type EligibleNode, eligibleNodes, nodeAddress, nodesWithReadyEndpoints } from './backend-nodes.ts';
-import { DATA_PLANE_ANNOTATIONS, readDataPlaneAnnotations } from './data-plane-annotations.ts';
+import {
+  type EligibleNode,
+  eligibleNodes,
+  familyBackends,
+  readyEndpointNodesByService,
+} from './backend-nodes.ts';
+import {
+  DATA_PLANE_ANNOTATIONS,
+  type DataPlaneSettings,
+  readDataPlaneAnnotations,
+} from './data-plane-annotations.ts';
 import { serviceSourceRanges } from './source-ranges.ts';
 
 /** Table-wide settings the Services do not carry (from the controller's flags). */
@@ -140,143 +148,50 @@ function healthCheckFor(policy: TrafficPolicy, hcnp: number, o: CompileOptions):
   return { type: 'http', port: o.kubeProxyHealthPort, path: o.healthCheckPath };
 }
 
+/** What every Service's compilation shares: options, the eligible nodes, indexes, and the problem sinks. */
+interface CompileContext {
+  readonly o: CompileOptions;
+  readonly nodes: readonly EligibleNode[];
+  readonly readyEndpointNodes: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly problems: Problem[];
+  readonly nodeProblems: Map<string, Problem>;
+}
+
 /** Compile the forwarding table. See the module comment for the guarantees. */
 export function compileTable(input: CompileInput): CompiledTable {
-  const o = resolveCompileOptions(input.options);
-  const problems: Problem[] = [];
-  const nodes = eligibleNodes(input.nodes);
+  const ctx: CompileContext = {
+    o: resolveCompileOptions(input.options),
+    nodes: eligibleNodes(input.nodes),
+    readyEndpointNodes: readyEndpointNodesByService(input.endpointSlices),
+    problems: [],
+    nodeProblems: new Map(),
+  };
   const built: { listener: Listener; vip: Ip }[] = [];
   const owners = new Map<string, string>();
-  // Node problems are keyed so each is reported once however many listeners meet it.
-  const nodeProblems = new Map<string, Problem>();
 
   for (const svc of [...input.services].sort(byAgeThenKey)) {
     if (svc.spec?.type !== 'LoadBalancer') continue;
     const key = serviceKey(svc);
     const assigned = input.assignments.get(key);
     if (!assigned || assigned.length === 0) continue;
-    const object = `Service ${key}`;
-    const add = (field: string, value: unknown, code: string, message: string): void => {
-      problems.push({ code: `compile.${code}`, object, field, value: show(value), message });
-    };
-    const namespace = svc.metadata?.namespace || 'default';
-    const name = svc.metadata?.name ?? '';
-    if (!NAMESPACE_RE.test(namespace) || !NAME_RE.test(name)) {
-      add('metadata.name', key, 'invalid-name', 'namespace and name must be DNS labels (a-z, 0-9, "-")');
-      continue;
-    }
-
-    const annotations = readDataPlaneAnnotations(svc, object);
-    problems.push(...annotations.problems);
-    const s = annotations.settings;
-    const ranges = serviceSourceRanges(svc, object);
-    problems.push(...ranges.problems);
-    if (ranges.refused) continue;
-
-    const trafficPolicy: TrafficPolicy = svc.spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
-    const rawHcnp = svc.spec.healthCheckNodePort;
-    if (trafficPolicy === 'Local' && rawHcnp !== undefined && !isPort(rawHcnp)) {
-      add(
-        'spec.healthCheckNodePort',
-        rawHcnp,
-        'invalid-port',
-        'must be a port 1-65535; checking nodes by TCP connect instead',
-      );
-    }
-    const healthCheckNodePort = trafficPolicy === 'Local' && isPort(rawHcnp) ? rawHcnp : 0;
-    const sessionAffinity: SessionAffinity = svc.spec.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None';
-    if (sessionAffinity === 'ClientIP' && s.algorithm !== undefined && s.algorithm !== 'source-hash') {
-      add(
-        `metadata.annotations["${DATA_PLANE_ANNOTATIONS.algorithm}"]`,
-        s.algorithm,
-        'conflicting-annotation',
-        'sessionAffinity ClientIP needs source-hash, which is used instead; remove the annotation or set sessionAffinity: None',
-      );
-    }
-    const algorithm =
-      sessionAffinity === 'ClientIP' ? 'source-hash' : (s.algorithm ?? TABLE_DEFAULTS.algorithm);
-    const healthCheck = healthCheckFor(trafficPolicy, healthCheckNodePort, o);
-    const timeouts: ListenerTimeouts = {
-      ...o.timeouts,
-      connectMs: s.connectMs ?? o.timeouts.connectMs,
-      idleMs: s.idleMs ?? o.timeouts.idleMs,
-    };
-    const localNodes =
-      trafficPolicy === 'Local' ? nodesWithReadyEndpoints(input.endpointSlices, namespace, name) : null;
-    const serving = localNodes ? nodes.filter((n) => localNodes.has(n.name)) : nodes;
-
-    const vips = new Map<string, Ip>();
-    assigned.forEach((text, i) => {
-      const ip = typeof text === 'string' ? parseIp(text) : null;
-      if (ip) vips.set(ip.text, ip);
-      else
-        add(
-          `assignments[${i}]`,
-          text,
-          'invalid-vip',
-          'the allocator assigned something that is not an IP address; this is a bug, please report it',
-        );
-    });
-
-    const ports: ServicePortPlan[] = [];
-    (svc.spec.ports ?? []).forEach((p, i) => {
-      const protocol = p.protocol ?? 'TCP';
-      const field = `spec.ports[${i}]`;
-      if (protocol !== 'TCP') {
-        add(
-          `${field}.protocol`,
-          protocol,
-          'unsupported-protocol',
-          `only TCP is proxied; ${protocol} port ${p.port} gets no listener`,
-        );
-      } else if (!isPort(p.port)) {
-        add(`${field}.port`, p.port, 'invalid-port', 'must be a port 1-65535');
-      } else if (!isPort(p.nodePort)) {
-        add(
-          `${field}.nodePort`,
-          p.nodePort,
-          'no-node-port',
-          `port ${p.port} has no NodePort, and Switchyard proxies to NodePorts; set allocateLoadBalancerNodePorts: true (or give a nodePort in a manifest)`,
-        );
-      } else ports.push({ name: p.name ?? '', port: p.port, nodePort: p.nodePort });
-    });
-
-    for (const vip of vips.values()) {
-      const backends = backendsFor(serving, vip.family, nodeProblems);
-      for (const p of ports) {
-        const listener: Listener = {
-          service: key,
-          portName: p.name,
-          vip: vip.text,
-          port: p.port,
-          protocol: 'TCP',
-          backends: backends.map((b) => ({ node: b.node, address: b.address, nodePort: p.nodePort })),
-          trafficPolicy,
-          healthCheckNodePort,
-          healthCheck,
-          healthTiming: o.healthTiming,
-          algorithm,
-          sessionAffinity,
-          proxyProtocol: s.proxyProtocol ?? 'none',
-          sourceRanges: ranges.ranges,
-          maxConnections: s.maxConnections ?? 0,
-          connectAttempts: o.connectAttempts,
-          timeouts,
-        };
-        const lk = listenerKey(listener);
-        const owner = owners.get(lk);
-        if (owner !== undefined) {
-          add(
-            'spec.ports',
-            lk,
-            'listener-conflict',
-            `${lk} is already served for ${owner}, the older Service; give this Service another IP or port`,
-          );
-          continue;
-        }
-        owners.set(lk, key);
-        built.push({ listener, vip });
+    for (const b of compileService(svc, key, assigned, ctx)) {
+      const lk = listenerKey(b.listener);
+      const owner = owners.get(lk);
+      if (owner !== undefined) {
+        ctx.problems.push({
+          code: 'compile.listener-conflict',
+          object: `Service ${key}`,
+          field: 'spec.ports',
+          value: show(lk),
+          message:
+            owner === key
+              ? `${lk} is listed twice in this Service; remove one port`
+              : `${lk} is already served for ${owner}, the older Service; give this Service another IP or port`,
+        });
+        continue;
       }
+      owners.set(lk, key);
+      built.push(b);
     }
   }
 
@@ -284,56 +199,160 @@ export function compileTable(input: CompileInput): CompiledTable {
     (a, b) =>
       a.vip.family - b.vip.family || cmpBig(a.vip.value, b.vip.value) || a.listener.port - b.listener.port,
   );
-  const nodeIssues = [...nodeProblems.entries()]
+  // Node problems are keyed so each is reported once however many listeners meet it.
+  const nodeIssues = [...ctx.nodeProblems.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([, p]) => p);
   return {
     table: { version: input.version ?? 0, listeners: built.map((b) => b.listener) },
-    problems: [...problems, ...nodeIssues],
+    problems: [...ctx.problems, ...nodeIssues],
   };
+}
+
+/** The listeners of one Service (not yet checked against other Services), reporting into `ctx`. */
+function compileService(
+  svc: V1Service,
+  key: string,
+  assigned: readonly string[],
+  ctx: CompileContext,
+): { listener: Listener; vip: Ip }[] {
+  const object = `Service ${key}`;
+  const add = (field: string, value: unknown, code: string, message: string): void => {
+    ctx.problems.push({ code: `compile.${code}`, object, field, value: show(value), message });
+  };
+  const namespace = svc.metadata?.namespace || 'default';
+  const name = svc.metadata?.name ?? '';
+  if (!NAMESPACE_RE.test(namespace) || !NAME_RE.test(name)) {
+    add('metadata.name', key, 'invalid-name', 'namespace and name must be DNS labels (a-z, 0-9, "-")');
+    return [];
+  }
+  const annotations = readDataPlaneAnnotations(svc, object);
+  ctx.problems.push(...annotations.problems);
+  const ranges = serviceSourceRanges(svc, object);
+  ctx.problems.push(...ranges.problems);
+  if (ranges.refused) return [];
+
+  const settings = listenerSettings(svc, annotations.settings, ctx.o, add);
+  const local = settings.trafficPolicy === 'Local' ? (ctx.readyEndpointNodes.get(key) ?? new Set()) : null;
+  const serving = local ? ctx.nodes.filter((n) => local.has(n.name)) : ctx.nodes;
+  const ports = tcpPorts(svc, add);
+  const out: { listener: Listener; vip: Ip }[] = [];
+  for (const vip of assignedVips(assigned, add)) {
+    const backends = familyBackends(serving, vip.family, ctx.nodeProblems);
+    for (const p of ports) {
+      const listener: Listener = {
+        service: key,
+        portName: p.name,
+        vip: vip.text,
+        port: p.port,
+        protocol: 'TCP',
+        backends: backends.map((b) => ({ node: b.node, address: b.address, nodePort: p.nodePort })),
+        ...settings,
+        sourceRanges: ranges.ranges,
+      };
+      out.push({ listener, vip });
+    }
+  }
+  return out;
+}
+
+type Report = (field: string, value: unknown, code: string, message: string) => void;
+type ListenerSettings = Omit<
+  Listener,
+  'service' | 'portName' | 'vip' | 'port' | 'protocol' | 'backends' | 'sourceRanges'
+>;
+
+/** The per-Service part of a listener: policy, health, balancing, limits, timeouts. */
+function listenerSettings(
+  svc: V1Service,
+  s: DataPlaneSettings,
+  o: CompileOptions,
+  add: Report,
+): ListenerSettings {
+  const spec = svc.spec ?? {};
+  const trafficPolicy: TrafficPolicy = spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
+  const rawHcnp = spec.healthCheckNodePort;
+  if (trafficPolicy === 'Local' && rawHcnp !== undefined && !isPort(rawHcnp)) {
+    add(
+      'spec.healthCheckNodePort',
+      rawHcnp,
+      'invalid-port',
+      'must be a port 1-65535; checking nodes by TCP connect instead',
+    );
+  }
+  const healthCheckNodePort = trafficPolicy === 'Local' && isPort(rawHcnp) ? rawHcnp : 0;
+  const sessionAffinity: SessionAffinity = spec.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None';
+  if (sessionAffinity === 'ClientIP' && s.algorithm !== undefined && s.algorithm !== 'source-hash') {
+    add(
+      `metadata.annotations["${DATA_PLANE_ANNOTATIONS.algorithm}"]`,
+      s.algorithm,
+      'conflicting-annotation',
+      'sessionAffinity ClientIP needs source-hash, which is used instead; remove the annotation or set sessionAffinity: None',
+    );
+  }
+  return {
+    trafficPolicy,
+    healthCheckNodePort,
+    healthCheck: healthCheckFor(trafficPolicy, healthCheckNodePort, o),
+    healthTiming: o.healthTiming,
+    // ClientIP affinity is what source hashing provides, so it overrides the annotation.
+    algorithm: sessionAffinity === 'ClientIP' ? 'source-hash' : (s.algorithm ?? TABLE_DEFAULTS.algorithm),
+    sessionAffinity,
+    proxyProtocol: s.proxyProtocol ?? 'none',
+    maxConnections: s.maxConnections ?? 0,
+    connectAttempts: o.connectAttempts,
+    timeouts: {
+      ...o.timeouts,
+      connectMs: s.connectMs ?? o.timeouts.connectMs,
+      idleMs: s.idleMs ?? o.timeouts.idleMs,
+    },
+  };
+}
+
+/** The Service's TCP ports that have a NodePort; the rest are reported. */
+function tcpPorts(svc: V1Service, add: Report): ServicePortPlan[] {
+  const ports: ServicePortPlan[] = [];
+  (svc.spec?.ports ?? []).forEach((p, i) => {
+    const protocol = p.protocol ?? 'TCP';
+    const field = `spec.ports[${i}]`;
+    if (protocol !== 'TCP') {
+      add(
+        `${field}.protocol`,
+        protocol,
+        'unsupported-protocol',
+        `only TCP is proxied; ${protocol} port ${p.port} gets no listener`,
+      );
+    } else if (!isPort(p.port)) {
+      add(`${field}.port`, p.port, 'invalid-port', 'must be a port 1-65535');
+    } else if (!isPort(p.nodePort)) {
+      add(
+        `${field}.nodePort`,
+        p.nodePort,
+        'no-node-port',
+        `port ${p.port} has no NodePort, and Switchyard proxies to NodePorts; set allocateLoadBalancerNodePorts: true (or give a nodePort in a manifest)`,
+      );
+    } else ports.push({ name: p.name ?? '', port: p.port, nodePort: p.nodePort });
+  });
+  return ports;
+}
+
+/** The assigned VIPs, parsed and de-duplicated; anything else is reported. */
+function assignedVips(assigned: readonly string[], add: Report): Ip[] {
+  const vips = new Map<string, Ip>();
+  assigned.forEach((text, i) => {
+    const ip = typeof text === 'string' ? parseIp(text) : null;
+    if (ip) vips.set(ip.text, ip);
+    else
+      add(
+        `assignments[${i}]`,
+        text,
+        'invalid-vip',
+        'the allocator assigned something that is not an IP address; this is a bug, please report it',
+      );
+  });
+  return [...vips.values()];
 }
 
 function cmpBig(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-/**
- * The backends (without NodePort) of one address family, in node-name order. A node without an
- * InternalIP of the family is skipped; a node repeating another's address is skipped too, since the
- * same backend listed twice would be refused by the table parser. Both are reported in `nodeProblems`.
- */
-function backendsFor(
-  nodes: readonly EligibleNode[],
-  family: Family,
-  nodeProblems: Map<string, Problem>,
-): Omit<Backend, 'nodePort'>[] {
-  const byAddress = new Map<string, string>();
-  const out: Omit<Backend, 'nodePort'>[] = [];
-  for (const n of nodes) {
-    const address = nodeAddress(n, family);
-    if (address === undefined) {
-      nodeProblems.set(`${n.name}|${family}|no-address`, {
-        code: 'compile.node-without-address',
-        object: `Node ${n.name}`,
-        field: 'status.addresses',
-        value: show(Object.values(n.addresses)),
-        message: `has no IPv${family} InternalIP, so it takes no traffic for IPv${family} VIPs; give it one or take that family out of the pool`,
-      });
-      continue;
-    }
-    const first = byAddress.get(address);
-    if (first !== undefined) {
-      nodeProblems.set(`${n.name}|${family}|duplicate`, {
-        code: 'compile.duplicate-node-address',
-        object: `Node ${n.name}`,
-        field: 'status.addresses',
-        value: show(address),
-        message: `has the same InternalIP as node ${first}, which keeps it as a backend; give each node its own address`,
-      });
-      continue;
-    }
-    byAddress.set(address, n.name);
-    out.push({ node: n.name, address });
-  }
-  return out;
 }

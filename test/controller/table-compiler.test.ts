@@ -267,6 +267,14 @@ describe('compileTable: ports and Services', () => {
       problems: ['compile.listener-conflict spec.ports'],
     },
     {
+      name: 'the same TCP port twice in one Service keeps the first and reports the second',
+      services: [svc('web', { ports: [HTTP, { name: 'again', port: 80, nodePort: 30081 }] })],
+      nodes: [node('node-a', ['127.0.20.1'])],
+      listeners: ['127.0.10.1:80/TCP -> [node-a@127.0.20.1:30080]'],
+      fields: { portName: 'http' },
+      problems: ['compile.listener-conflict spec.ports'],
+    },
+    {
       name: 'an assignment that is not an IP is reported and the Service keeps its good VIPs',
       services: [svc('web')],
       assignments: { 'default/web': ['127.0.10.999', '127.0.10.1', '127.0.10.1'] },
