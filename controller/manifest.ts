@@ -8,8 +8,9 @@
  * passed on as written (Switchyard reads none of them).
  */
 import type { V1EndpointSlice, V1Namespace, V1Node, V1ObjectMeta, V1Service } from '@kubernetes/client-node';
-import { isMap, isSeq, LineCounter, parseAllDocuments } from 'yaml';
+import { type Document, isMap, isSeq, LineCounter, parseAllDocuments, type YAMLError } from 'yaml';
 import { type Problem, show } from '../shared/errors.ts';
+import { SERVICE_NAME_LABEL } from './backend-nodes.ts';
 import {
   checkEndpointSlice,
   checkMetadata,
@@ -92,41 +93,118 @@ interface Location {
 
 /** Parse manifest `text`; `file` names it in problems. */
 export function parseManifest(text: string, file: string): ManifestResult {
-  const out = {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true });
+  const reader = new ManifestReader(file, lineCounter);
+  if ('empty' in docs) {
+    // A stream with no document can still hold errors (a lone stray token, say).
+    for (const e of docs.errors) reader.yamlError({ doc: 1 }, e);
+  } else {
+    docs.forEach((doc, i) => {
+      reader.readDocument(doc, i + 1);
+    });
+  }
+  return reader.result();
+}
+
+/** Walks the documents of one file, collecting objects, problems and warnings. */
+class ManifestReader {
+  private readonly file: string;
+  private readonly lines: LineCounter;
+  private readonly out = {
     pools: [] as IPAddressPoolObject[],
     services: [] as V1Service[],
     nodes: [] as V1Node[],
     namespaces: [] as V1Namespace[],
     endpointSlices: [] as V1EndpointSlice[],
   };
-  const problems: Problem[] = [];
-  const warnings: Problem[] = [];
-  const seen = new Map<string, string>();
+  private readonly problems: Problem[] = [];
+  private readonly warnings: Problem[] = [];
+  /** `Kind id` → where it was first defined. */
+  private readonly seen = new Map<string, string>();
 
-  const where = (loc: Location): string =>
-    `${file} document ${loc.doc}${loc.item === undefined ? '' : ` item ${loc.item}`}${loc.line === undefined ? '' : ` (line ${loc.line})`}`;
-  const issue = (
-    to: Problem[],
-    loc: Location,
-    what: string,
-    field: string,
-    value: unknown,
-    code: string,
-    message: string,
-  ): void => {
-    to.push({
-      code: `manifest.${code}`,
-      object: what ? `${what} in ${where(loc)}` : where(loc),
-      field,
-      value: show(value),
-      message,
-    });
-  };
+  constructor(file: string, lines: LineCounter) {
+    this.file = file;
+    this.lines = lines;
+  }
 
-  const take = (raw: unknown, loc: Location, inList: boolean): void => {
+  readDocument(doc: Document.Parsed, n: number): void {
+    const loc: Location = { doc: n, line: this.lineOf(doc.contents?.range[0] ?? doc.range[0]) };
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) this.yamlError(loc, e);
+      return;
+    }
+    let raw: unknown;
+    try {
+      // The alias cap stops a "billion laughs" document from expanding without bound.
+      raw = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      const message = firstLine(err instanceof Error ? err.message : String(err));
+      this.add(this.problems, loc, '', '(yaml)', '', 'yaml-syntax', `cannot be read: ${message}`);
+      return;
+    }
+    if (raw === null || raw === undefined) return; // an empty document, e.g. after a trailing `---`
+    if (isMapping(raw) && raw['kind'] === 'List') this.readList(raw, doc, loc);
+    else this.readObject(raw, loc);
+  }
+
+  yamlError(loc: Location, e: YAMLError): void {
+    const at = e.linePos?.[0];
+    const position = at ? ` at line ${at.line}, column ${at.col}` : '';
+    this.add(
+      this.problems,
+      { doc: loc.doc, line: at?.line ?? loc.line },
+      '',
+      '(yaml)',
+      '',
+      'yaml-syntax',
+      `not valid YAML${position}: ${firstLine(e.message)}; the document is skipped`,
+    );
+  }
+
+  result(): ManifestResult {
+    const declared = new Set(this.out.namespaces.map((n) => n.metadata?.name));
+    const implied = new Set<string>();
+    for (const o of [...this.out.services, ...this.out.endpointSlices]) {
+      const ns = o.metadata?.namespace;
+      if (ns && !declared.has(ns)) implied.add(ns);
+    }
+    for (const name of [...implied].sort()) {
+      this.out.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+    }
+    return { objects: this.out, problems: this.problems, warnings: this.warnings };
+  }
+
+  private readList(raw: Obj, doc: Document.Parsed, loc: Location): void {
+    if (raw['apiVersion'] !== 'v1') {
+      this.add(
+        this.problems,
+        loc,
+        'List',
+        'apiVersion',
+        raw['apiVersion'],
+        'wrong-api-version',
+        'a List must have apiVersion: v1',
+      );
+      return;
+    }
+    const items = raw['items'] ?? [];
+    if (!Array.isArray(items)) {
+      this.add(this.problems, loc, 'List', 'items', items, 'invalid-field', 'must be a list of objects');
+      return;
+    }
+    // Items are located by their own node, so a problem points at the item, not at the List.
+    const itemsNode = isMap(doc.contents) ? doc.contents.get('items', true) : undefined;
+    for (const [j, item] of items.entries()) {
+      const node = isSeq(itemsNode) ? (itemsNode.items[j] as { range?: [number] } | undefined) : undefined;
+      this.readObject(item, { doc: loc.doc, item: j, line: this.lineOf(node?.range?.[0]) ?? loc.line });
+    }
+  }
+
+  private readObject(raw: unknown, loc: Location): void {
     if (!isMapping(raw)) {
-      issue(
-        problems,
+      this.add(
+        this.problems,
         loc,
         '',
         '(document)',
@@ -138,8 +216,8 @@ export function parseManifest(text: string, file: string): ManifestResult {
     }
     const kind = raw['kind'];
     if (typeof kind !== 'string' || kind === '') {
-      issue(
-        problems,
+      this.add(
+        this.problems,
         loc,
         '',
         'kind',
@@ -150,30 +228,7 @@ export function parseManifest(text: string, file: string): ManifestResult {
       return;
     }
     const meta = isMapping(raw['metadata']) ? raw['metadata'] : {};
-    const rawName = typeof meta['name'] === 'string' ? meta['name'] : '';
-    if (kind === 'List' && !inList) {
-      if (raw['apiVersion'] !== 'v1') {
-        issue(
-          problems,
-          loc,
-          'List',
-          'apiVersion',
-          raw['apiVersion'],
-          'wrong-api-version',
-          'a List must have apiVersion: v1',
-        );
-        return;
-      }
-      const items = raw['items'] ?? [];
-      if (!Array.isArray(items)) {
-        issue(problems, loc, 'List', 'items', items, 'invalid-field', 'must be a list of objects');
-        return;
-      }
-      for (const [j, item] of items.entries()) {
-        take(item, { doc: loc.doc, item: j, line: itemLine(loc.doc, j) ?? loc.line }, true);
-      }
-      return;
-    }
+    const name = typeof meta['name'] === 'string' ? meta['name'] : '';
     const rule = KINDS[kind];
     if (!rule) {
       const message = METALLB_KINDS.has(kind)
@@ -181,90 +236,92 @@ export function parseManifest(text: string, file: string): ManifestResult {
         : kind === 'List'
           ? 'ignored: a List inside a List is not read; put its items in the outer List'
           : `ignored: Switchyard reads ${KNOWN_KINDS}`;
-      issue(warnings, loc, `${kind}${rawName ? ` ${rawName}` : ''}`, 'kind', kind, 'unknown-kind', message);
+      this.add(this.warnings, loc, `${kind}${name ? ` ${name}` : ''}`, 'kind', kind, 'unknown-kind', message);
       return;
     }
+    const written = meta['namespace'];
     const namespace =
-      typeof meta['namespace'] === 'string' && meta['namespace'] !== ''
-        ? meta['namespace']
-        : rule.defaultNamespace
-          ? 'default'
-          : undefined;
-    const id = NAMESPACED.has(kind) && namespace ? `${namespace}/${rawName}` : rawName;
-    const what = rawName ? `${kind} ${id}` : kind;
+      typeof written === 'string' && written !== '' ? written : rule.defaultNamespace ? 'default' : undefined;
+    const id = NAMESPACED.has(kind) && namespace ? `${namespace}/${name}` : name;
+    const what = name ? `${kind} ${id}` : kind;
     const apiVersion = raw['apiVersion'];
+    const versions = rule.apiVersions.join(' or ');
     if (apiVersion === undefined || apiVersion === null || apiVersion === '') {
-      issue(
-        problems,
+      this.add(
+        this.problems,
         loc,
         what,
         'apiVersion',
         apiVersion,
         'missing-api-version',
-        `add apiVersion: ${rule.apiVersions.join(' or ')}`,
+        `add apiVersion: ${versions}`,
       );
       return;
     }
     if (typeof apiVersion !== 'string' || !rule.apiVersions.includes(apiVersion)) {
-      issue(
-        problems,
+      this.add(
+        this.problems,
         loc,
         what,
         'apiVersion',
         apiVersion,
         'wrong-api-version',
-        `${kind} is read as apiVersion ${rule.apiVersions.join(' or ')}`,
+        `${kind} is read as apiVersion ${versions}`,
       );
       return;
     }
-    const before = problems.length;
+    const before = this.problems.length;
     const report: ShapeReport = (field, value, code, message) =>
-      issue(problems, loc, what, field, value, code, message);
+      this.add(this.problems, loc, what, field, value, code, message);
     checkMetadata(raw, rule.name, report);
     rule.check(raw, report);
-    if (problems.length > before) return;
+    if (this.problems.length > before) return;
 
     const key = `${kind} ${id}`;
-    const first = seen.get(key);
+    const first = this.seen.get(key);
     if (first !== undefined) {
-      issue(
-        problems,
+      this.add(
+        this.problems,
         loc,
         what,
         'metadata.name',
-        rawName,
+        name,
         'duplicate-object',
         `${key} is already defined in ${first}; remove one or rename it`,
       );
       return;
     }
-    seen.set(key, where(loc));
-    const obj = withMetadata(raw, namespace);
+    this.seen.set(key, this.where(loc));
+    this.keep(kind, withMetadata(raw, namespace), loc, what);
+  }
+
+  /** File a checked object under its kind, warning about what would make it useless. */
+  private keep(kind: string, obj: Obj, loc: Location, what: string): void {
     switch (kind) {
       case 'IPAddressPool':
-        out.pools.push(obj as unknown as IPAddressPoolObject);
+        this.out.pools.push(obj as unknown as IPAddressPoolObject);
         break;
       case 'Service':
-        out.services.push(obj as V1Service);
+        this.out.services.push(obj as V1Service);
         break;
       case 'Node':
-        out.nodes.push(obj as V1Node);
-        nodeWarnings(obj as V1Node).forEach(([field, message]) => {
-          issue(warnings, loc, what, field, undefined, 'node-unusable', message);
-        });
+        this.out.nodes.push(obj as V1Node);
+        for (const [field, message] of nodeWarnings(obj as V1Node)) {
+          this.add(this.warnings, loc, what, field, undefined, 'node-unusable', message);
+        }
         break;
       case 'Namespace':
-        out.namespaces.push(obj as V1Namespace);
+        this.out.namespaces.push(obj as V1Namespace);
         break;
       case 'EndpointSlice': {
         const slice = obj as unknown as V1EndpointSlice;
-        out.endpointSlices.push(slice);
-        if (!slice.metadata?.labels?.['kubernetes.io/service-name']) {
-          issue(
-            warnings,
+        this.out.endpointSlices.push(slice);
+        if (!slice.metadata?.labels?.[SERVICE_NAME_LABEL]) {
+          this.add(
+            this.warnings,
             loc,
             what,
-            'metadata.labels["kubernetes.io/service-name"]',
+            `metadata.labels["${SERVICE_NAME_LABEL}"]`,
             undefined,
             'unlinked-endpoint-slice',
             'names no Service, so no Service uses it; add the label with the Service name',
@@ -273,82 +330,36 @@ export function parseManifest(text: string, file: string): ManifestResult {
         break;
       }
     }
-  };
-
-  const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true });
-  const lineOf = (offset: number | undefined): number | undefined =>
-    offset === undefined ? undefined : lineCounter.linePos(offset).line;
-  const docList = 'empty' in docs ? [] : docs;
-  // Items of a List are located by their own node, so a problem points at the item, not the List.
-  const itemLine = (doc: number, item: number): number | undefined => {
-    const contents = docList[doc - 1]?.contents;
-    const items = isMap(contents) ? contents.get('items', true) : undefined;
-    return isSeq(items)
-      ? lineOf((items.items[item] as { range?: [number] } | undefined)?.range?.[0])
-      : undefined;
-  };
-
-  if ('empty' in docs) {
-    for (const e of docs.errors) {
-      issue(
-        problems,
-        { doc: 1, line: e.linePos?.[0].line },
-        '',
-        '(yaml)',
-        '',
-        'yaml-syntax',
-        `not valid YAML: ${firstLine(e.message)}`,
-      );
-    }
   }
-  docList.forEach((doc, i) => {
-    const loc: Location = { doc: i + 1, line: lineOf(doc.contents?.range[0] ?? doc.range[0]) };
-    if (doc.errors.length > 0) {
-      for (const e of doc.errors) {
-        const at = e.linePos?.[0];
-        issue(
-          problems,
-          { doc: loc.doc, line: at?.line ?? loc.line },
-          '',
-          '(yaml)',
-          '',
-          'yaml-syntax',
-          `not valid YAML${at ? ` at line ${at.line}, column ${at.col}` : ''}: ${firstLine(e.message)}; the document is skipped`,
-        );
-      }
-      return;
-    }
-    let raw: unknown;
-    try {
-      // The alias cap stops a "billion laughs" document from expanding without bound.
-      raw = doc.toJS({ maxAliasCount: 100 });
-    } catch (err) {
-      issue(
-        problems,
-        loc,
-        '',
-        '(yaml)',
-        '',
-        'yaml-syntax',
-        `cannot be read: ${firstLine(err instanceof Error ? err.message : String(err))}`,
-      );
-      return;
-    }
-    if (raw === null || raw === undefined) return; // an empty document, e.g. after a trailing `---`
-    take(raw, loc, false);
-  });
 
-  const declared = new Set(out.namespaces.map((n) => n.metadata?.name));
-  const implied = new Set<string>();
-  for (const o of [...out.services, ...out.endpointSlices]) {
-    const ns = o.metadata?.namespace;
-    if (ns && !declared.has(ns)) implied.add(ns);
+  private add(
+    to: Problem[],
+    loc: Location,
+    what: string,
+    field: string,
+    value: unknown,
+    code: string,
+    message: string,
+  ): void {
+    const where = this.where(loc);
+    to.push({
+      code: `manifest.${code}`,
+      object: what ? `${what} in ${where}` : where,
+      field,
+      value: show(value),
+      message,
+    });
   }
-  for (const name of [...implied].sort())
-    out.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 
-  return { objects: out, problems, warnings };
+  private where(loc: Location): string {
+    const item = loc.item === undefined ? '' : ` item ${loc.item}`;
+    const line = loc.line === undefined ? '' : ` (line ${loc.line})`;
+    return `${this.file} document ${loc.doc}${item}${line}`;
+  }
+
+  private lineOf(offset: number | undefined): number | undefined {
+    return offset === undefined ? undefined : this.lines.linePos(offset).line;
+  }
 }
 
 /** The first line of a parser message, less the position that prettyErrors appends (we give our own). */
