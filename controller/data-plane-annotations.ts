@@ -8,9 +8,9 @@ import type { V1Service } from '@kubernetes/client-node';
 import { parseDuration } from '../shared/duration.ts';
 import { type Problem, show } from '../shared/errors.ts';
 import type { Algorithm, ProxyProtocol } from '../shared/model.ts';
+import { ANNOTATION_PREFIX } from './api-names.ts';
 
 /** Our annotation prefix. */
-export const ANNOTATION_PREFIX = 'switchyard.io/';
 
 /** The data-plane annotations, by the setting they control. */
 export const DATA_PLANE_ANNOTATIONS = {

@@ -10,6 +10,7 @@
 import type { V1EndpointSlice, V1Namespace, V1Node, V1ObjectMeta, V1Service } from '@kubernetes/client-node';
 import { type Document, isMap, isSeq, LineCounter, parseAllDocuments, type YAMLError } from 'yaml';
 import { type Problem, show } from '../shared/errors.ts';
+import { POOL_API_VERSIONS } from './api-names.ts';
 import { SERVICE_NAME_LABEL } from './backend-nodes.ts';
 import {
   checkEndpointSlice,
@@ -21,9 +22,6 @@ import {
   type NameRule,
   type ShapeReport,
 } from './manifest-shape.ts';
-
-/** API versions an IPAddressPool may be written in: ours, or MetalLB's unchanged. */
-export const POOL_API_VERSIONS = ['switchyard.io/v1beta1', 'metallb.io/v1beta1'] as const;
 
 /** An IPAddressPool as written; its spec is validated by controller/pool-parse.ts. */
 export interface IPAddressPoolObject {

@@ -6,11 +6,11 @@
  */
 import { type Problem, show } from '../shared/errors.ts';
 import { formatIp, parseCidr, parseIp, parseIpRangeText, rangesOverlap } from '../shared/ip.ts';
+import { POOL_API_VERSIONS } from './api-names.ts';
 import { compileSelector, type LabelSelector } from './label-selector.ts';
 import type { Pool, PoolRange, ServiceAllocation } from './pool.ts';
 
 /** The API versions read as IPAddressPool. */
-export const POOL_API_VERSIONS = ['switchyard.io/v1beta1', 'metallb.io/v1beta1'] as const;
 
 /** What `parsePools` returns: the valid pools (sorted by name), refusals, and non-fatal notes. */
 export interface PoolParseResult {

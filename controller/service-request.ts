@@ -7,11 +7,11 @@
 import type { V1Service } from '@kubernetes/client-node';
 import { type Problem, show } from '../shared/errors.ts';
 import { type Family, type Ip, parseIp } from '../shared/ip.ts';
+import { ANNOTATION_PREFIX, serviceKey } from './api-names.ts';
 import type { Labels } from './label-selector.ts';
 import type { ServiceIdentity } from './pool.ts';
 
 /** Our annotation prefix; `metallb.io/` and `metallb.universe.tf/` are read too, with a warning. */
-export const ANNOTATION_PREFIX = 'switchyard.io/';
 const LEGACY_PREFIXES = ['metallb.io/', 'metallb.universe.tf/'] as const;
 
 /** Annotation names (without prefix) that the allocator reads. */
@@ -90,9 +90,6 @@ export function familyName(f: Family): string {
 }
 
 /** `namespace/name` of a Service. */
-export function serviceKey(svc: V1Service): string {
-  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
-}
 
 /** The IPs a Service's status says it holds, in order; hostnames and junk are skipped. */
 export function statusIps(svc: V1Service): Ip[] {

@@ -19,6 +19,7 @@ import {
   type TrafficPolicy,
 } from '../shared/model.ts';
 import { TABLE_DEFAULTS } from '../shared/table-parse.ts';
+import { serviceKey } from './api-names.ts';
 import {
   type EligibleNode,
   eligibleNodes,
@@ -85,9 +86,6 @@ const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 /** `namespace/name` of a Service, the key of `assignments` and of `Listener.service`. */
-export function serviceKey(service: V1Service): string {
-  return `${service.metadata?.namespace || 'default'}/${service.metadata?.name ?? ''}`;
-}
 
 /** Merge caller options over the defaults; throws on values no table could carry (a wiring bug, not user input). */
 export function resolveCompileOptions(input: CompileOptionsInput = {}): CompileOptions {
