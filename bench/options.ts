@@ -24,6 +24,8 @@ export interface BenchOptions {
   readonly quick: boolean;
   /** Highest worker count of the multicore scan; null = as many as the proxy has CPUs (at least 2). */
   readonly maxWorkers: number | null;
+  /** Cap on the connection counts of idle and scale (the smoke test keeps them small); null = none. */
+  readonly maxConnections: number | null;
   /** Where the JSON results go. */
   readonly out: string;
 }
@@ -46,6 +48,11 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
     })
     .option('workers-scan', { type: 'boolean', default: false, describe: 'Also run the multicore scan' })
     .option('max-workers', { type: 'number', describe: 'Highest worker count of the multicore scan' })
+    .option('max-connections', {
+      type: 'number',
+      describe:
+        'Cap the connection counts of idle and scale (default 10,000 or what the open-file limit allows)',
+    })
     .option('out', {
       type: 'string',
       default: 'bench/results/latest.json',
@@ -80,6 +87,10 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
     warmSec: positive(a.warm, quick ? 0.5 : 1, '--warm', true),
     quick,
     maxWorkers: a['max-workers'] === undefined ? null : positiveInt(a['max-workers'], 1, '--max-workers'),
+    maxConnections:
+      a['max-connections'] === undefined
+        ? null
+        : positiveInt(a['max-connections'], 1, '--max-connections', 10_000),
     out: a.out,
   };
 }
@@ -92,8 +103,9 @@ function positive(v: number | undefined, fallback: number, flag: string, zeroOk 
   return v;
 }
 
-function positiveInt(v: number | undefined, fallback: number, flag: string): number {
+function positiveInt(v: number | undefined, fallback: number, flag: string, max = 100): number {
   if (v === undefined) return fallback;
-  if (!Number.isInteger(v) || v < 1 || v > 100) throw new Error(`${flag} must be an integer from 1 to 100`);
+  if (!Number.isInteger(v) || v < 1 || v > max)
+    throw new Error(`${flag} must be an integer from 1 to ${max}`);
   return v;
 }

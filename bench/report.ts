@@ -189,6 +189,7 @@ export function renderReport(env: BenchEnv, s: ScenarioOutcomes): string {
   if (s.scale) {
     parts.push(curveTable('scale', s.scale, us));
     parts.push(curveTable('scale', s.scale, ['reqPerSec', 'req/s', 0]));
+    parts.push(curveTable('scale', s.scale, ['backendConnections', 'connections held at the backend', 0]));
   }
   if (s.multicore) {
     parts.push(curveTable('multicore', s.multicore, us));

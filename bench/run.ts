@@ -87,12 +87,15 @@ async function main(opts: BenchOptions): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-bench-'));
   const plan = planCpus(cpuCount(), tools['taskset'] !== null);
   const nofile = nofileHardLimit();
-  const connectionCap = proxiedConnectionCap(nofile);
+  const connectionCap = Math.min(
+    proxiedConnectionCap(nofile),
+    opts.maxConnections ?? Number.POSITIVE_INFINITY,
+  );
   const env: PathEnv = { procs, plan, tools, vips: new VipPool(), dir, repoRoot, node: process.execPath };
   progress(
     `${plan.description}; ${connectionCap} connections at most (open-file limit ${nofile ?? 'unlimited'})`,
   );
-  if (connectionCap < 10_000) {
+  if (connectionCap < 10_000 && opts.maxConnections === null) {
     progress(
       `the open-file limit allows ${connectionCap} proxied connections, not 10,000: idle and scale use ${connectionCap}`,
     );

@@ -26,6 +26,7 @@ export function rrMetrics(w: WrkWindow): Metrics {
     p50Us: w.wrk.p50Us,
     p99Us: w.wrk.p99Us,
     requests: w.requests,
+    backendConnections: w.backendConnections,
     cpuSeconds: w.cpuSeconds,
     errors: wrkErrorCount(w.wrk),
   };
