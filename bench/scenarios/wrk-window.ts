@@ -14,8 +14,15 @@ import type { BenchContext } from './scenario.ts';
 
 /** Longest wait for the backend to see the wanted number of connections before warm-up starts. */
 const CONNECT_WAIT_MS = 30_000;
-/** The connection count is taken as final when it has grown less than 1% in this long. */
-const PLATEAU_MS = 5000;
+/**
+ * The connection count is taken as final when it has grown less than 1% in this long. Clients whose
+ * SYNs were dropped retry after 1, 3, 7, 15 s, so growth comes in bursts up to 8 s apart.
+ */
+const PLATEAU_MS = 10_000;
+/** Longest wait for the connections of the previous run to be gone from the backend. */
+const SETTLE_MS = 20_000;
+/** Connections the backend may still hold and count as idle (stragglers, the status request). */
+const SETTLED_CONNECTIONS = 5;
 /** Time wrk gets to print its report after SIGINT. */
 const WRK_EXIT_MS = 15_000;
 
@@ -66,6 +73,18 @@ async function waitForBackendConnections(ctx: BenchContext, nginx: NginxServer, 
   ctx.progress(`nginx holds ${active} of ${want} connections, no longer growing; measuring at that`);
 }
 
+/**
+ * Wait until the previous run's connections have left nginx: closing 10,000 of them keeps the
+ * backend busy for a while, and that must not land in the next path's window.
+ */
+async function waitForBackendIdle(ctx: BenchContext, nginx: NginxServer): Promise<void> {
+  const deadline = Date.now() + SETTLE_MS;
+  while (Date.now() < deadline && !ctx.signal.aborted) {
+    if ((await nginx.status()).active <= SETTLED_CONNECTIONS) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 function sleep(ctx: BenchContext, ms: number): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(done, ms);
@@ -102,6 +121,7 @@ export async function measureWrkWindow(
     ...(load.headers ?? []).flatMap((h) => ['-H', h]),
     `http://${load.front.host}:${load.front.port}/`,
   ];
+  await waitForBackendIdle(ctx, nginx);
   const wrk = ctx.env.procs.spawn('wrk', launch(argv, ctx.env.plan.load));
   try {
     if (load.awaitBackendConnections) await waitForBackendConnections(ctx, nginx, load.connections);
