@@ -322,9 +322,10 @@ export class Allocator {
   }
 
   /**
-   * Add the missing families to a partial holding without moving the IPs it keeps: from the pools it
-   * already uses first, then the other candidates. PreferDualStack keeps a single family when no pool
-   * can add the other; RequireDualStack gets null and falls back to a fresh pair.
+   * Add the missing families to a partial holding without moving the IPs it keeps, from a pool it
+   * already uses (where automatic allocation may use it), as a fresh dual-stack pair also comes from one
+   * pool: so completing gives what a fresh allocation would. PreferDualStack keeps a single family when
+   * that pool cannot add the other; RequireDualStack gets null and falls back to a fresh pair.
    */
   private complete(
     req: AllocationRequest,
@@ -332,10 +333,7 @@ export class Allocator {
     candidates: readonly PoolState[],
   ): AssignResult | null {
     const ips = held.map((u) => u.ip);
-    // Pools the holding already uses come first, but only where automatic allocation may use them.
-    const order = [
-      ...new Set([...held.map((u) => u.pool).filter((p) => candidates.includes(p)), ...candidates]),
-    ];
+    const order = [...new Set(held.map((u) => u.pool).filter((p) => candidates.includes(p)))];
     for (const f of req.families) {
       if (ips.some((ip) => ip.family === f)) continue;
       let found: Ip | null = null;

@@ -163,10 +163,25 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
   }
   // Then everyone, in an order where those with the fewest choices go first.
   const results = new Map<string, ReturnType<Allocator['allocate']>>();
+  const failed: AllocationRequest[] = [];
+  let freedAfterFailure = false;
   for (const req of [...requests].sort((a, b) => rank(a) - rank(b) || byAge(a, b))) {
+    const before = alloc.holding(req.key)?.ips ?? [];
     const r = alloc.allocate(req);
     if (!r.ok) alloc.unassign(req.key);
     results.set(req.key, r);
+    if (!r.ok) failed.push(req);
+    const after = alloc.holding(req.key)?.ips ?? [];
+    const kept = (ip: Ip) => after.some((a) => a.family === ip.family && a.value === ip.value);
+    if (failed.length > 0 && !before.every(kept)) freedAfterFailure = true;
+  }
+  // A holder that moved or failed freed its old IPs after some Services had already failed; give
+  // those one more try so the plan is a fixed point (the next pass would hand them the IPs anyway).
+  // Once more is enough: this round only takes IPs, it frees none.
+  if (freedAfterFailure) {
+    for (const req of failed) {
+      results.set(req.key, alloc.allocate(req));
+    }
   }
 
   const services: ServiceOutcome[] = [];
@@ -243,7 +258,9 @@ function outcome(
 ): ServiceOutcome {
   const changed = !sameIpSet(ips, current);
   const events: ServiceEvent[] = [];
-  const seenErrors = new Set((previous?.errors ?? []).map((p) => p.message));
+  // Same code, field and value is the same failure, even when its message names other Services now.
+  const sameFailure = (p: Problem) => `${p.code} ${p.field} ${p.value}`;
+  const seenErrors = new Set((previous?.errors ?? []).map(sameFailure));
   const seenWarnings = new Set((previous?.warnings ?? []).map((p) => `${p.field} ${p.message}`));
   if (changed && ips.length > 0) {
     const was = current.length > 0 ? ` (was ${current.join(', ')})` : '';
@@ -256,7 +273,7 @@ function outcome(
   if (changed && ips.length === 0) {
     events.push({ type: 'Normal', reason: 'IPReleased', message: `Released ${current.join(', ')}` });
   }
-  if (errors.length > 0 && (changed || !errors.every((e) => seenErrors.has(e.message)))) {
+  if (errors.length > 0 && (changed || !errors.every((e) => seenErrors.has(sameFailure(e))))) {
     events.push({
       type: 'Warning',
       reason: 'AllocationFailed',
