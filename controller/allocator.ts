@@ -148,6 +148,10 @@ export class Allocator {
     const h = this.holdings.get(req.key);
     const held = (h?.uses ?? []).filter((u) => this.placementProblem(req, u.ip) === null);
     if (held.length > 0 && req.families.every((f) => held.some((u) => u.ip.family === f))) {
+      // Placed under this very request and still valid: others that joined since were checked against it.
+      if (h?.request === req && held.length === h.uses.length) {
+        return { ok: true, ips: held.map((u) => u.ip), pools: held.map((u) => u.pool.pool.name) };
+      }
       const again = this.assign(
         req,
         held.map((u) => u.ip),
