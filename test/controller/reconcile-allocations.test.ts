@@ -227,6 +227,26 @@ describe('allocateAll', () => {
     assert.match(r.services[0]!.events[0]!.message, /Assigned 192\.0\.2\.1 .*\(was 192\.0\.2\.0\)/);
   });
 
+  it('gives a request the IP of a holder that moves later in the same pass, not one pass later', () => {
+    const r = plan(
+      [
+        service('asks', { ips: '192.0.2.10' }),
+        service('dual', { policy: 'RequireDualStack', families: ['IPv4', 'IPv6'], status: ['192.0.2.10'] }),
+      ],
+      {
+        v4only: { addresses: ['192.0.2.8/30'], serviceAllocation: { priority: 1 } },
+        both: { addresses: ['192.0.2.0/30', '2001:db8::/126'] },
+      },
+    );
+    assert.deepEqual(
+      r.services.map((s) => [s.name, s.ips, s.errors.length]),
+      [
+        ['asks', ['192.0.2.10'], 0],
+        ['dual', ['192.0.2.0', '2001:db8::'], 0],
+      ],
+    );
+  });
+
   it('releases the IPs of a Service that stopped being a LoadBalancer and leaves other classes alone', () => {
     const r = plan(
       [
