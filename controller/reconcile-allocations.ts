@@ -163,24 +163,27 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
   }
   // Then everyone, in an order where those with the fewest choices go first.
   const results = new Map<string, ReturnType<Allocator['allocate']>>();
-  const failed: AllocationRequest[] = [];
-  let freedAfterFailure = false;
+  // Services that failed, or got one family of a PreferDualStack pair, could do better with IPs
+  // freed after their turn (a holder that moved or failed).
+  const unsatisfied: AllocationRequest[] = [];
+  let freedAfter = false;
   for (const req of [...requests].sort((a, b) => rank(a) - rank(b) || byAge(a, b))) {
     const before = alloc.holding(req.key)?.ips ?? [];
     const r = alloc.allocate(req);
     if (!r.ok) alloc.unassign(req.key);
     results.set(req.key, r);
-    if (!r.ok) failed.push(req);
+    if (!r.ok || r.ips.length < req.families.length) unsatisfied.push(req);
     const after = alloc.holding(req.key)?.ips ?? [];
     const kept = (ip: Ip) => after.some((a) => a.family === ip.family && a.value === ip.value);
-    if (failed.length > 0 && !before.every(kept)) freedAfterFailure = true;
+    if (unsatisfied.length > 0 && !before.every(kept)) freedAfter = true;
   }
-  // A holder that moved or failed freed its old IPs after some Services had already failed; give
-  // those one more try so the plan is a fixed point (the next pass would hand them the IPs anyway).
-  // Once more is enough: this round only takes IPs, it frees none.
-  if (freedAfterFailure) {
-    for (const req of failed) {
-      results.set(req.key, alloc.allocate(req));
+  // One more try for them makes the plan a fixed point (the next pass would hand them those IPs
+  // anyway). Once is enough: this round only takes IPs, it frees none.
+  if (freedAfter) {
+    for (const req of unsatisfied) {
+      const r = alloc.allocate(req);
+      if (!r.ok) alloc.unassign(req.key);
+      results.set(req.key, r);
     }
   }
 

@@ -247,6 +247,32 @@ describe('allocateAll', () => {
     );
   });
 
+  it('completes a PreferDualStack Service with an address that a failing holder frees later in the pass', () => {
+    const r = plan(
+      [
+        service('prefer', {
+          policy: 'PreferDualStack',
+          families: ['IPv4', 'IPv6'],
+          created: '2024-01-01T00:00:00Z',
+        }),
+        service('require', {
+          policy: 'RequireDualStack',
+          families: ['IPv4', 'IPv6'],
+          status: ['2001:db8::'],
+          created: '2024-01-02T00:00:00Z',
+        }),
+      ],
+      { one: { addresses: ['192.0.2.0/32', '2001:db8::/128'] } },
+    );
+    assert.deepEqual(
+      r.services.map((s) => [s.name, s.ips, s.errors[0]?.code]),
+      [
+        ['prefer', ['192.0.2.0', '2001:db8::'], undefined],
+        ['require', [], 'alloc.no-free-ip'],
+      ],
+    );
+  });
+
   it('releases the IPs of a Service that stopped being a LoadBalancer and leaves other classes alone', () => {
     const r = plan(
       [
