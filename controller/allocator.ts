@@ -130,9 +130,14 @@ export class Allocator {
       const p = this.placementProblem(req, ip) ?? this.sharingProblem(req, ip);
       if (p) return { ok: false, problem: p };
     }
-    this.unassign(req.key);
+    // Drop only what is given up: an IP kept is updated in place rather than freed and re-taken.
+    for (const use of this.holdings.get(req.key)?.uses ?? []) {
+      if (!ips.some((ip) => ip.family === use.ip.family && ip.value === use.ip.value))
+        this.drop(req.key, use);
+    }
     const uses = ips.map((ip) => this.take(req, ip));
     if (uses.length > 0) this.holdings.set(req.key, { request: req, uses });
+    else this.holdings.delete(req.key);
     return { ok: true, ips: uses.map((u) => u.ip), pools: uses.map((u) => u.pool.pool.name) };
   }
 
@@ -390,7 +395,7 @@ export class Allocator {
     }
     if (use.sharingKey !== req.sharingKey) {
       // Only reachable when the Service is alone on the IP (sharingProblem allowed it).
-      if (use.sharingKey !== null) this.byKey.get(use.sharingKey)?.delete(use);
+      if (use.sharingKey !== null) this.forgetKey(use);
       use.sharingKey = req.sharingKey;
     }
     use.backendKey = req.backendKey;
@@ -409,11 +414,14 @@ export class Allocator {
     const { ip, pool } = use;
     this.used[ip.family].delete(ip.value);
     pool.assigned[ip.family]--;
-    if (use.sharingKey !== null) {
-      const set = this.byKey.get(use.sharingKey);
-      set?.delete(use);
-      if (set?.size === 0) this.byKey.delete(use.sharingKey);
-    }
+    if (use.sharingKey !== null) this.forgetKey(use);
     pool.free.get(ip.family)?.released(ip.value);
+  }
+
+  private forgetKey(use: IpUse): void {
+    if (use.sharingKey === null) return;
+    const set = this.byKey.get(use.sharingKey);
+    set?.delete(use);
+    if (set?.size === 0) this.byKey.delete(use.sharingKey);
   }
 }
