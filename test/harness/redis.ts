@@ -40,16 +40,21 @@ export interface StartRedisOptions {
   readonly password?: string;
 }
 
-/** Path of the redis-server binary: $REDIS_SERVER, /usr/bin/redis-server, or the first on PATH. */
-function findRedisServer(): string {
-  const candidates = [process.env['REDIS_SERVER'], '/usr/bin/redis-server'];
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+/**
+ * Path of the redis-server binary: $REDIS_SERVER, /usr/bin/redis-server, or the first on PATH.
+ * Throws, telling how to install it, when there is none: the store tests fail rather than skip.
+ */
+export function findRedisServer(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  standardPath = '/usr/bin/redis-server',
+): string {
+  const candidates = [env['REDIS_SERVER'], standardPath];
+  for (const dir of (env['PATH'] ?? '').split(delimiter)) {
     if (dir) candidates.push(join(dir, 'redis-server'));
   }
   for (const c of candidates) if (c && existsSync(c)) return c;
-  // Fail, never skip: the store tests are only meaningful against a real server.
   throw new Error(
-    'redis-server not found (looked at $REDIS_SERVER, /usr/bin/redis-server and PATH): ' +
+    `redis-server not found (looked at $REDIS_SERVER, ${standardPath} and PATH): ` +
       'install it, e.g. `sudo apt-get install redis-server` (or run `bash .ci/run`), then run the tests again',
   );
 }
