@@ -77,7 +77,10 @@ export interface OwnershipLoopOptions {
   readonly timing?: Partial<LeaseTiming>;
   /** TTL of the speaker registration; default the lease TTL. */
   readonly heartbeatTtlMs?: number;
-  /** After start, wait this long (to see every live speaker) before acquiring; default the heartbeat TTL. */
+  /**
+   * After start, and after the store comes back, wait this long (to see every live speaker) before
+   * acquiring VIPs this node did not hold; default the heartbeat TTL.
+   */
   readonly settleMs?: number;
   /** A preferred node must have been live this long before a holder hands a VIP over; default 3 s. */
   readonly handoverDelayMs?: number;
@@ -118,7 +121,9 @@ export class VipOwnershipLoop {
   private view: View;
   /** Monotonic time each node was first seen live in the current run of sightings. */
   private readonly firstSeen = new Map<string, number>();
-  private startedAt = 0;
+  /** Monotonic time from which the settle wait runs: the start, and every recovery of the store. */
+  private settleFrom = 0;
+  private viewFailing = false;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private tickRunning: Promise<void> | null = null;
@@ -165,7 +170,7 @@ export class VipOwnershipLoop {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.startedAt = this.now();
+    this.settleFrom = this.now();
     this.schedule(0);
   }
 
@@ -206,7 +211,7 @@ export class VipOwnershipLoop {
     await Promise.race([this.refreshView(), delay(this.leases.timing.renewMs)]);
     const view = this.view;
     const now = this.now();
-    const settled = now - this.startedAt >= this.settleMs;
+    const settled = now - this.settleFrom >= this.settleMs;
     for (const [vip, o] of [...this.owned]) {
       if (!this.vips.has(vip)) work.push(this.giveUp(vip, o, 'removed'));
       else if (!view.selfEligible) work.push(this.giveUp(vip, o, 'not-eligible'));
@@ -250,10 +255,17 @@ export class VipOwnershipLoop {
         this.opts.store.listSpeakers(),
         this.opts.store.nodeStates(),
       ]);
+      if (this.viewFailing) {
+        // Registrations lapsed while the store was away; wait for every speaker to heartbeat again
+        // before choosing, or this node would grab VIPs whose holders are about to take them back.
+        this.viewFailing = false;
+        this.settleFrom = this.now();
+      }
       this.setView(speakers, states);
     } catch (err) {
       // Keep the last view: without the store nothing can be acquired anyway.
-      this.log.debug({ event: 'view-failed', err }, 'could not read live speakers');
+      if (!this.viewFailing) this.log.debug({ event: 'view-failed', err }, 'could not read live speakers');
+      this.viewFailing = true;
     } finally {
       this.viewInFlight = false;
     }

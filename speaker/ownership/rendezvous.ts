@@ -81,7 +81,7 @@ export function eligibleNodes(
   for (const s of speakers) {
     if (states !== null) {
       const st = states.get(s.node);
-      if (!st || !st.ready || st.excludeFromExternalLB) continue;
+      if (!st?.ready || st.excludeFromExternalLB) continue;
     }
     out.add(s.node);
   }
