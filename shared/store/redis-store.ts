@@ -49,6 +49,12 @@ const STAGING_CHUNK = 500;
 /** A staging hash left behind by a publisher that died mid-publish disappears after this. */
 const STAGING_TTL_MS = 60_000;
 const DEFAULT_RESYNC_MS = 10_000;
+/** Listener fields asked for per HSCAN page when reading the whole table. */
+const SCAN_PAGE = 500;
+/** Bounds one paged read (10^4 pages is 5 million listeners). */
+const MAX_SCAN_PAGES = 10_000;
+/** Paged reads that may be spoiled by concurrent publishes before reading atomically instead. */
+const SCAN_ATTEMPTS = 3;
 /** How long `close()` waits for pending replies before dropping the connection. */
 const QUIT_GRACE_MS = 1000;
 
@@ -170,12 +176,34 @@ export class RedisStore implements Store {
       );
       return headOf(gen, ver, k.tableVersion);
     };
-    const readAll = async (): Promise<StoredTable | null> => {
+    const readAllAtOnce = async (): Promise<StoredTable | null> => {
       const [gen, ver, fields] = execResults(
         await this.cmd.multi().get(k.tableGeneration).get(k.tableVersion).hgetall(k.table).exec(),
       );
       const head = headOf(gen, ver, k.tableVersion);
       return head && { ...head, fields: Object.entries(fields as Record<string, string>) };
+    };
+    // One HGETALL of a big table is one big reply parsed in one go, stalling the event loop; reading
+    // it in HSCAN pages between two head reads is as consistent, because every change bumps the version.
+    const readAll = async (): Promise<StoredTable | null> => {
+      for (let attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
+        const before = await readHead();
+        if (before === null) return null;
+        const fields = new Map<string, string>();
+        let cursor = '0';
+        for (let page = 0; page < MAX_SCAN_PAGES; page++) {
+          const [next, flat] = await this.cmd.hscan(k.table, cursor, 'COUNT', SCAN_PAGE);
+          for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+          cursor = next;
+          if (cursor === '0') break;
+        }
+        const after = await readHead();
+        if (cursor === '0' && after?.generation === before.generation && after.version === before.version) {
+          return { ...before, fields };
+        }
+      }
+      // Publishes kept landing during the scan: fall back to one atomic read.
+      return readAllAtOnce();
     };
     const readSome = async (keys: readonly string[]): Promise<StoredFields | null> => {
       let tx = this.cmd.multi().get(k.tableGeneration).get(k.tableVersion);
