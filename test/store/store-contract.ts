@@ -94,6 +94,35 @@ export function storeContract(fixture: StoreFixture): void {
         assert.equal(sub.version, 2);
       });
 
+      it('delivers only tables exactly as published under their version while publishes race the reads', async () => {
+        ns = await fixture.namespace();
+        const pub = ns.client();
+        const base = makeTable(2000);
+        const published = new Map<number, unknown>();
+        const tableAt = (round: number): ForwardingTable => ({
+          version: 0,
+          listeners: base.listeners.map((l, i) =>
+            i % 200 === round % 200 ? { ...l, maxConnections: 1000 + round } : l,
+          ),
+        });
+        const r0 = await pub.publishTable(tableAt(0));
+        published.set(r0.version, ts(tableAt(0)));
+        const delivered: ForwardingTable[] = [];
+        const sub = ns
+          .client()
+          .subscribeTable({ onTable: (t) => delivered.push(t) }, { resyncIntervalMs: 0 });
+        let last = r0.version;
+        for (let round = 1; round <= 25; round++) {
+          const t = tableAt(round);
+          const r = await pub.publishTable(t);
+          published.set(r.version, ts(t));
+          last = r.version;
+        }
+        await eventually(() => sub.version === last, 10_000, 'the subscriber to reach the last version');
+        assert.ok(delivered.length > 0);
+        for (const t of delivered) assert.deepEqual(ts(t), published.get(t.version), `version ${t.version}`);
+      });
+
       it('bumps the version even when the table did not change', async () => {
         ns = await fixture.namespace();
         const pub = ns.client();
