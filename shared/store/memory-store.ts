@@ -7,20 +7,21 @@ import type { Logger } from '../log.ts';
 import { silentLogger } from '../log.ts';
 import type { ForwardingTable } from '../model.ts';
 import { MemoryBackend } from './memory-backend.ts';
-import type {
-  LeaseGrant,
-  LeaseInfo,
-  LeaseRenewal,
-  LeaseRequest,
-  LiveSpeaker,
-  NodeState,
-  PublishResult,
-  SpeakerInfo,
-  Store,
-  SubscribeOptions,
-  TableHandlers,
-  TableLoad,
-  TableSubscription,
+import {
+  DEFAULT_RESYNC_INTERVAL_MS,
+  type LeaseGrant,
+  type LeaseInfo,
+  type LeaseRenewal,
+  type LeaseRequest,
+  type LiveSpeaker,
+  type NodeState,
+  type PublishResult,
+  type SpeakerInfo,
+  type Store,
+  type SubscribeOptions,
+  type TableHandlers,
+  type TableLoad,
+  type TableSubscription,
 } from './store.ts';
 import { announcementText } from './table-announcement.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
@@ -35,7 +36,6 @@ import { TablePublisher, type TableWriter } from './table-publisher.ts';
 
 /** Names the in-process table in problems and logs. */
 const SOURCE = 'memory:table';
-const DEFAULT_RESYNC_MS = 10_000;
 
 /** Options of a memory store. */
 export interface MemoryStoreOptions {
@@ -134,7 +134,7 @@ export class MemoryStore implements Store {
     const follower = new TableFollower(this.io, handlers, {
       source: SOURCE,
       logger: this.log,
-      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS,
+      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
       onClose: () => {
         detach();
         this.followers.delete(follower);

@@ -5,6 +5,8 @@
  * docs/store.md describes the keys they touch.
  */
 
+import type { Redis } from 'ioredis';
+
 /** A script and how many of its arguments are keys. */
 export interface RedisScript {
   readonly numberOfKeys: number;
@@ -129,3 +131,25 @@ end
 return 0
 `,
 };
+
+const SCRIPTS = {
+  syCommitFullTable: COMMIT_FULL_TABLE,
+  syCommitDeltaTable: COMMIT_DELTA_TABLE,
+  syAcquireLease: ACQUIRE_LEASE,
+  syRenewLease: RENEW_LEASE,
+  syReleaseLease: RELEASE_LEASE,
+} satisfies Record<string, RedisScript>;
+
+/** Name of a script registered by `defineScripts`. */
+export type ScriptName = keyof typeof SCRIPTS;
+
+/** Runs a registered script: keys first, then arguments, as the script's comment lists them. */
+export type ScriptRunner = (name: ScriptName, args: readonly (string | number)[]) => Promise<unknown>;
+
+/** Register every script on `client` (EVALSHA, falling back to EVAL once) and return their runner. */
+export function defineScripts(client: Redis): ScriptRunner {
+  for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
+  // defineCommand adds methods ioredis cannot type; the names are the keys of SCRIPTS.
+  const methods = client as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<unknown>>;
+  return (name, args) => methods[name].apply(client, [...args]);
+}

@@ -4,92 +4,40 @@
  * Lua scripts (redis-scripts.ts) or MULTI transactions, so readers never see half a change; the key
  * layout is in store-keys.ts and docs/store.md.
  */
-import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type Logger, silentLogger } from '../log.ts';
 import type { ForwardingTable } from '../model.ts';
-import type { RedisConnection } from './redis-options.ts';
+import { type RedisConnection, redactUrl } from './redis-options.ts';
+import { defineScripts, type ScriptRunner } from './redis-scripts.ts';
+import { redisTableIo } from './redis-table-io.ts';
+import { execResults } from './redis-transaction.ts';
 import {
-  ACQUIRE_LEASE,
-  COMMIT_DELTA_TABLE,
-  COMMIT_FULL_TABLE,
-  RELEASE_LEASE,
-  RENEW_LEASE,
-  type RedisScript,
-} from './redis-scripts.ts';
-import type {
-  LeaseGrant,
-  LeaseInfo,
-  LeaseRenewal,
-  LeaseRequest,
-  LiveSpeaker,
-  NodeState,
-  PublishResult,
-  SpeakerInfo,
-  Store,
-  SubscribeOptions,
-  TableHandlers,
-  TableLoad,
-  TableSubscription,
+  DEFAULT_RESYNC_INTERVAL_MS,
+  type LeaseGrant,
+  type LeaseInfo,
+  type LeaseRenewal,
+  type LeaseRequest,
+  type LiveSpeaker,
+  type NodeState,
+  type PublishResult,
+  type SpeakerInfo,
+  type Store,
+  type SubscribeOptions,
+  type TableHandlers,
+  type TableLoad,
+  type TableSubscription,
 } from './store.ts';
 import { type StoreKeys, storeKeys } from './store-keys.ts';
-import { announcementText } from './table-announcement.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
-import {
-  type StoredFields,
-  type StoredTable,
-  TableFollower,
-  type TableHead,
-  type TableReader,
-} from './table-follower.ts';
+import { TableFollower, type TableReader } from './table-follower.ts';
 import { TablePublisher, type TableWriter } from './table-publisher.ts';
 
-/** Listener fields per HSET while a full table is staged; each chunk is one round trip. */
-const STAGING_CHUNK = 500;
-/** A staging hash left behind by a publisher that died mid-publish disappears after this. */
-const STAGING_TTL_MS = 60_000;
-const DEFAULT_RESYNC_MS = 10_000;
-/** Listener fields asked for per HSCAN page when reading the whole table. */
-const SCAN_PAGE = 500;
-/** Bounds one paged read (10^4 pages is 5 million listeners). */
-const MAX_SCAN_PAGES = 10_000;
-/** Paged reads that may be spoiled by concurrent publishes before reading atomically instead. */
-const SCAN_ATTEMPTS = 3;
 /** How long `close()` waits for pending replies before dropping the connection. */
 const QUIT_GRACE_MS = 1000;
-
-const SCRIPTS = {
-  syCommitFullTable: COMMIT_FULL_TABLE,
-  syCommitDeltaTable: COMMIT_DELTA_TABLE,
-  syAcquireLease: ACQUIRE_LEASE,
-  syRenewLease: RENEW_LEASE,
-  syReleaseLease: RELEASE_LEASE,
-} satisfies Record<string, RedisScript>;
-type ScriptName = keyof typeof SCRIPTS;
 
 /** Options of a Redis store. */
 export interface RedisStoreOptions {
   readonly logger?: Logger;
-}
-
-type ExecReply = [Error | null, unknown][] | null;
-
-/** The results of a MULTI, or the first error in it. */
-function execResults(reply: ExecReply): unknown[] {
-  if (reply === null) throw new Error('the Redis transaction was aborted');
-  return reply.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
-}
-
-function headOf(generation: unknown, version: unknown, source: string): TableHead | null {
-  if (version === null || generation === null) return null;
-  const v = Number(version);
-  if (typeof generation !== 'string' || !Number.isSafeInteger(v) || v < 1) {
-    throw new Error(`${source}: the version or generation key does not hold a table head`);
-  }
-  return { generation, version: v };
 }
 
 function isSpeakerHash(h: Record<string, string>): boolean {
@@ -122,6 +70,7 @@ export class RedisStore implements Store {
   private readonly followers = new Set<TableFollower>();
   private readonly publisher: TablePublisher;
   private readonly io: TableReader & TableWriter;
+  private readonly runScript: ScriptRunner;
   private connectedBefore = false;
   private unreachable = false;
   private closed = false;
@@ -131,10 +80,10 @@ export class RedisStore implements Store {
     this.keys = storeKeys(conn.keyPrefix);
     this.log = (opts.logger ?? silentLogger()).child({ store: conn.target });
     this.cmd = new Redis({ ...conn.options, lazyConnect: false });
-    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
+    this.runScript = defineScripts(this.cmd);
     this.cmd.on('ready', () => this.onReady());
     this.cmd.on('error', (err: Error) => this.onError(err));
-    this.io = this.tableIo();
+    this.io = redisTableIo(this.cmd, this.keys, this.runScript);
     this.publisher = new TablePublisher(this.io, this.log);
   }
 
@@ -155,123 +104,10 @@ export class RedisStore implements Store {
     // One line per outage, not one per reconnect attempt.
     if (this.unreachable || this.closed) return;
     this.unreachable = true;
-    this.log.warn({ event: 'store-unreachable', err: err.message }, 'Redis is unreachable; retrying');
-  }
-
-  private script(name: ScriptName, args: (string | number)[]): Promise<unknown> {
-    // defineCommand adds methods ioredis cannot type; the names are the keys of SCRIPTS.
-    const fn = (this.cmd as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<unknown>>)[
-      name
-    ];
-    return fn.apply(this.cmd, args);
-  }
-
-  // ---- table
-
-  private tableIo(): TableReader & TableWriter {
-    const k = this.keys;
-    const readHead = async (): Promise<TableHead | null> => {
-      const [gen, ver] = execResults(
-        await this.cmd.multi().get(k.tableGeneration).get(k.tableVersion).exec(),
-      );
-      return headOf(gen, ver, k.tableVersion);
-    };
-    const readAllAtOnce = async (): Promise<StoredTable | null> => {
-      const [gen, ver, fields] = execResults(
-        await this.cmd.multi().get(k.tableGeneration).get(k.tableVersion).hgetall(k.table).exec(),
-      );
-      const head = headOf(gen, ver, k.tableVersion);
-      return head && { ...head, fields: Object.entries(fields as Record<string, string>) };
-    };
-    // One HGETALL of a big table is one big reply parsed in one go, stalling the event loop; reading
-    // it in HSCAN pages between two head reads is as consistent, because every change bumps the version.
-    const readAll = async (): Promise<StoredTable | null> => {
-      for (let attempt = 0; attempt < SCAN_ATTEMPTS; attempt++) {
-        const before = await readHead();
-        if (before === null) return null;
-        const fields = new Map<string, string>();
-        let cursor = '0';
-        for (let page = 0; page < MAX_SCAN_PAGES; page++) {
-          const [next, flat] = await this.cmd.hscan(k.table, cursor, 'COUNT', SCAN_PAGE);
-          for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
-          cursor = next;
-          if (cursor === '0') break;
-        }
-        const after = await readHead();
-        if (cursor === '0' && after?.generation === before.generation && after.version === before.version) {
-          return { ...before, fields };
-        }
-      }
-      // Publishes kept landing during the scan: fall back to one atomic read.
-      return readAllAtOnce();
-    };
-    const readSome = async (keys: readonly string[]): Promise<StoredFields | null> => {
-      let tx = this.cmd.multi().get(k.tableGeneration).get(k.tableVersion);
-      if (keys.length > 0) tx = tx.hmget(k.table, ...keys);
-      const [gen, ver, values] = execResults(await tx.exec());
-      const head = headOf(gen, ver, k.tableVersion);
-      return head && { ...head, values: keys.length > 0 ? (values as (string | null)[]) : [] };
-    };
-    const writeFull = async (
-      fields: ReadonlyMap<string, string>,
-      newGeneration: string,
-    ): Promise<TableHead> => {
-      const staging = k.tableStaging(randomBytes(6).toString('hex'));
-      try {
-        let chunk: string[] = [];
-        const flush = async (): Promise<void> => {
-          execResults(
-            await this.cmd
-              .multi()
-              .hset(staging, ...chunk)
-              .pexpire(staging, STAGING_TTL_MS)
-              .exec(),
-          );
-          chunk = [];
-        };
-        for (const [key, value] of fields) {
-          chunk.push(key, value);
-          if (chunk.length >= STAGING_CHUNK * 2) await flush();
-        }
-        if (chunk.length > 0) await flush();
-        const reply = (await this.script('syCommitFullTable', [
-          staging,
-          k.table,
-          k.tableVersion,
-          k.tableGeneration,
-          fields.size,
-          newGeneration,
-          k.tableChannel,
-        ])) as [string, number];
-        return { generation: String(reply[0]), version: Number(reply[1]) };
-      } finally {
-        // After a commit the staging key is gone already; after a failure this removes the partial copy.
-        await this.cmd.del(staging).catch(() => undefined);
-      }
-    };
-    const writeDelta = async (
-      base: TableHead,
-      changed: ReadonlyMap<string, string>,
-      removed: readonly string[],
-    ): Promise<TableHead | null> => {
-      const next = { generation: base.generation, version: base.version + 1 };
-      const message = announcementText({ kind: 'delta', ...next, changed: [...changed.keys()], removed });
-      const args: (string | number)[] = [
-        k.table,
-        k.tableVersion,
-        k.tableGeneration,
-        base.generation,
-        String(base.version),
-        k.tableChannel,
-        message,
-        changed.size,
-      ];
-      for (const [key, value] of changed) args.push(key, value);
-      args.push(...removed);
-      const applied = await this.script('syCommitDeltaTable', args);
-      return Number(applied) === 1 ? next : null;
-    };
-    return { readHead, readAll, readSome, writeFull, writeDelta };
+    this.log.warn(
+      { event: 'store-unreachable', err: redactUrl(err.message) },
+      'Redis is unreachable; retrying',
+    );
   }
 
   publishTable(table: ForwardingTable): Promise<PublishResult> {
@@ -297,7 +133,7 @@ export class RedisStore implements Store {
     const follower = new TableFollower(this.io, handlers, {
       source: this.keys.table,
       logger: this.log,
-      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS,
+      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
       onClose: () => this.followers.delete(follower),
     });
     this.followers.add(follower);
@@ -321,8 +157,11 @@ export class RedisStore implements Store {
           this.subscribed = true;
           for (const f of this.followers) f.connected();
         },
-        (err: unknown) =>
-          this.log.warn({ event: 'table-subscribe-failed', err }, 'could not subscribe; reconnecting'),
+        (err: unknown) => {
+          this.log.warn({ event: 'table-subscribe-failed', err }, 'could not subscribe; reconnecting');
+          // A ready connection without the subscription would never reload: start over.
+          sub.disconnect(true);
+        },
       );
     });
     sub.on('message', (channel: string, text: string) => {
@@ -418,7 +257,7 @@ export class RedisStore implements Store {
   // ---- leases
 
   async acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
-    const reply = (await this.script('syAcquireLease', [
+    const reply = (await this.runScript('syAcquireLease', [
       this.keys.lease(req.vip),
       this.keys.leaseEpoch(req.vip),
       req.node,
@@ -437,14 +276,14 @@ export class RedisStore implements Store {
   }
 
   async renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal> {
-    const reply = (await this.script('syRenewLease', [this.keys.lease(vip), token, ttlMs])) as unknown[];
+    const reply = (await this.runScript('syRenewLease', [this.keys.lease(vip), token, ttlMs])) as unknown[];
     if (Number(reply[0]) === 1) return { renewed: true, epoch: Number(reply[1]) };
     const holder = reply[1];
     return { renewed: false, holder: typeof holder === 'string' ? holder : null };
   }
 
   async releaseLease(vip: string, token: string): Promise<boolean> {
-    return Number(await this.script('syReleaseLease', [this.keys.lease(vip), token])) === 1;
+    return Number(await this.runScript('syReleaseLease', [this.keys.lease(vip), token])) === 1;
   }
 
   async readLeases(vips: readonly string[]): Promise<LeaseInfo[]> {

@@ -10,6 +10,9 @@ import type { ForwardingTable } from '../model.ts';
 /** Default key prefix: every key and the channel start with it. */
 export const DEFAULT_KEY_PREFIX = 'switchyard:';
 
+/** Default `SubscribeOptions.resyncIntervalMs`. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 10_000;
+
 /** What a publish did. */
 export interface PublishResult {
   /** The version the store gave this table (the input table's `version` is not used). */
