@@ -205,7 +205,7 @@ export class VipOwnershipLoop {
   }
 
   /** One round: fence, renew, heartbeat, look, then acquire or release towards the preferred owners. */
-  async tick(): Promise<void> {
+  private async tick(): Promise<void> {
     this.leases.checkDeadlines();
     const work: Promise<unknown>[] = [this.leases.renewAll(), this.heartbeat()];
     await Promise.race([this.refreshView(), delay(this.leases.timing.renewMs)]);
