@@ -1,14 +1,15 @@
 // The docker-compose demo's client: COUNT requests to TARGET, each on a new connection (a kept-alive
 // connection would stay on one node and hide the balancing), printing who answered. Settings
 // (environment): TARGET (http://172.29.0.200/), COUNT (10, at most 1000), INTERVAL_MS (500),
-// TIMEOUT_MS (2000). Exits 0 when every request got a 200, 1 otherwise.
+// TIMEOUT_MS (5000: longer than a speaker's 2 s connect timeout plus a retry on another node).
+// Exits 0 when every request got a 200, 1 otherwise.
 import { get } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 
 const target = process.env.TARGET || 'http://172.29.0.200/';
 const count = Math.min(Math.max(Number(process.env.COUNT ?? 10) || 0, 1), 1000);
 const intervalMs = Math.max(Number(process.env.INTERVAL_MS ?? 500) || 0, 0);
-const timeoutMs = Math.max(Number(process.env.TIMEOUT_MS ?? 2000) || 0, 1);
+const timeoutMs = Math.max(Number(process.env.TIMEOUT_MS ?? 5000) || 0, 1);
 
 function once() {
   return new Promise((resolve) => {

@@ -55,6 +55,14 @@ describe('speaker DaemonSet', () => {
     assert.equal(at(env, 'valueFrom.fieldRef.fieldPath'), 'spec.nodeName');
   });
 
+  it('has --interface where the overlay patch in docs/operations.md replaces it', () => {
+    const m = /path: \/spec\/template\/spec\/containers\/0\/args\/(\d+)\n\s*value: --interface=/.exec(
+      readRepoFile('docs/operations.md'),
+    );
+    assert.ok(m, 'docs/operations.md has the --interface patch');
+    assert.match(String((c['args'] as unknown[])[Number(m[1])]), /^--interface=/);
+  });
+
   it('leaves time to drain connections on a rolling update, one node at a time', () => {
     assert.ok(Number(at(speaker, 'spec.template.spec.terminationGracePeriodSeconds')) >= 30);
     assert.equal(at(speaker, 'spec.updateStrategy.rollingUpdate.maxUnavailable'), 1);
