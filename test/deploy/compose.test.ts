@@ -147,6 +147,17 @@ describe('docker-compose.yml nodes, speakers and backends', () => {
     assert.equal(checked, 4, 'the controller and three speakers');
   });
 
+  it('runs each demo script under tini from a file mounted at the path the entrypoint names', () => {
+    const overridden = Object.entries(services).filter(([, svc]) => svc['entrypoint'] !== undefined);
+    assert.ok(overridden.length >= 4, 'three backends and the client');
+    for (const [name, svc] of overridden) {
+      const argv = svc['entrypoint'] as string[];
+      assert.deepEqual(argv.slice(0, 3), ['/usr/bin/tini', '--', 'node'], `${name} runs node under tini`);
+      const targets = (svc['volumes'] as string[]).map((v) => v.split(':')[1]);
+      assert.ok(targets.includes(argv[3]), `${name}: ${argv[3]} is mounted`);
+    }
+  });
+
   it('aims the client at a Service VIP and port', () => {
     const target = new URL(String(at(services['client'], 'environment.TARGET')));
     const port = target.port === '' ? 80 : Number(target.port);
