@@ -26,6 +26,11 @@ export interface BenchOptions {
   readonly maxWorkers: number | null;
   /** Cap on the connection counts of idle and scale (the smoke test keeps them small); null = none. */
   readonly maxConnections: number | null;
+  /**
+   * The checkout whose `bin/switchyard.mjs` is the speaker under test; null = this one. Pointing it
+   * at another build gives a base-vs-change comparison in one interleaved run.
+   */
+  readonly speakerRoot: string | null;
   /** Where the JSON results go. */
   readonly out: string;
 }
@@ -52,6 +57,10 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
       type: 'number',
       describe:
         'Cap the connection counts of idle and scale (default 10,000 or what the open-file limit allows)',
+    })
+    .option('speaker-root', {
+      type: 'string',
+      describe: 'Checkout whose bin/switchyard.mjs is benchmarked (default: this one)',
     })
     .option('out', {
       type: 'string',
@@ -91,6 +100,7 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
       a['max-connections'] === undefined
         ? null
         : positiveInt(a['max-connections'], 1, '--max-connections', 10_000),
+    speakerRoot: a['speaker-root'] ?? null,
     out: a.out,
   };
 }

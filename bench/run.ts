@@ -91,7 +91,16 @@ async function main(opts: BenchOptions): Promise<void> {
     proxiedConnectionCap(nofile),
     opts.maxConnections ?? Number.POSITIVE_INFINITY,
   );
-  const env: PathEnv = { procs, plan, tools, vips: new VipPool(), dir, repoRoot, node: process.execPath };
+  const env: PathEnv = {
+    procs,
+    plan,
+    tools,
+    vips: new VipPool(),
+    dir,
+    repoRoot,
+    speakerRoot: opts.speakerRoot === null ? repoRoot : resolve(opts.speakerRoot),
+    node: process.execPath,
+  };
   progress(
     `${plan.description}; ${connectionCap} connections at most (open-file limit ${nofile ?? 'unlimited'})`,
   );

@@ -71,8 +71,10 @@ export interface PathEnv {
   readonly vips: VipPool;
   /** Scratch folder for configs and tables. */
   readonly dir: string;
-  /** The repository root (for `bin/switchyard.mjs` and the bench scripts). */
+  /** The repository root (for the bench scripts). */
   readonly repoRoot: string;
+  /** The checkout whose `bin/switchyard.mjs` is the speaker under test. */
+  readonly speakerRoot: string;
   /** The Node 24 binary that runs the harness. */
   readonly node: string;
 }

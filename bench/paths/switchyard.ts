@@ -18,7 +18,7 @@ const REQUIRED_FLAGS = ['--table', '--workers', '--metrics-address'];
 let tables = 0;
 
 function cli(env: PathEnv): string {
-  return join(env.repoRoot, 'bin', 'switchyard.mjs');
+  return join(env.speakerRoot, 'bin', 'switchyard.mjs');
 }
 
 /** Why `helpText` (the output of `switchyard speaker --help`) shows no usable speaker; null if it does. */
@@ -39,7 +39,7 @@ export const switchyardPath: BenchPath = {
       execFile(
         env.node,
         [cli(env), 'speaker', '--help'],
-        { cwd: env.repoRoot, timeout: 60_000 },
+        { cwd: env.speakerRoot, timeout: 60_000 },
         (err, stdout, stderr) => {
           const problem = speakerHelpProblem(`${stdout}\n${stderr}`);
           if (problem) resolve(problem);
@@ -68,7 +68,7 @@ export const switchyardPath: BenchPath = {
       'warn',
     ];
     const child = env.procs.spawn(`speaker (${setup.workers} workers)`, launch(argv, env.plan.proxy), {
-      cwd: env.repoRoot,
+      cwd: env.speakerRoot,
     });
     try {
       // 1,000 listeners take a while to bind through tsx on a busy machine.

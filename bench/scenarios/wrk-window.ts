@@ -1,6 +1,6 @@
 /**
  * One measured wrk run. wrk starts, the connections are set up and the proxy warms up; then a window
- * of `windowSec` is measured by reading the proxy's CPU time and nginx's request counter at both
+ * of `durationSec` is measured by reading the proxy's CPU time and nginx's request counter at both
  * ends; then wrk is stopped with SIGINT (it prints its latency report on SIGINT). Connection set-up
  * and JIT warm-up therefore stay out of the per-request CPU figure.
  */
@@ -12,19 +12,27 @@ import { sampleTree } from '../proc-stat.ts';
 import { parseWrkOutput, type WrkReport } from '../wrk-parse.ts';
 import type { BenchContext } from './scenario.ts';
 
-/** Longest wait for the backend to see the wanted number of connections before warm-up starts. */
-const CONNECT_WAIT_MS = 30_000;
-/**
- * The connection count is taken as final when it has grown less than 1% in this long. Clients whose
- * SYNs were dropped retry after 1, 3, 7, 15 s, so growth comes in bursts up to 8 s apart.
- */
-const PLATEAU_MS = 10_000;
-/** Longest wait for the connections of the previous run to be gone from the backend. */
-const SETTLE_MS = 20_000;
+/** How long to wait for connections to come and go; `--quick` trades completeness for time. */
+interface Waits {
+  /** Longest wait for the backend to see the wanted number of connections. */
+  readonly connectMs: number;
+  /**
+   * The connection count is taken as final when it has grown less than 1% in this long. Clients
+   * whose SYNs were dropped retry after 1, 3, 7, 15 s, so growth comes in bursts seconds apart.
+   */
+  readonly plateauMs: number;
+  /** Longest wait for the previous run's connections to be gone from the backend. */
+  readonly settleMs: number;
+}
+
+const FULL_WAITS: Waits = { connectMs: 30_000, plateauMs: 10_000, settleMs: 20_000 };
+const QUICK_WAITS: Waits = { connectMs: 12_000, plateauMs: 4000, settleMs: 8000 };
 /** Connections the backend may still hold and count as idle (stragglers, the status request). */
 const SETTLED_CONNECTIONS = 5;
 /** Time wrk gets to print its report after SIGINT. */
 const WRK_EXIT_MS = 15_000;
+/** Interval between reads of nginx's counters while waiting. */
+const POLL_MS = 100;
 
 /** One wrk load. */
 export interface WrkLoad {
@@ -41,7 +49,7 @@ export interface WrkWindow {
   /** Requests nginx answered inside the window. */
   readonly requests: number;
   readonly seconds: number;
-  /** Connections nginx held when the window opened (the status request's own left out). */
+  /** Connections this load held at nginx when the window opened. */
   readonly backendConnections: number;
   /** Proxy CPU seconds inside the window; null without a proxy. */
   readonly cpuSeconds: number | null;
@@ -49,40 +57,53 @@ export interface WrkWindow {
   readonly wrk: WrkReport;
 }
 
-/**
- * Wait until nginx holds about `want` connections. A proxy with a short accept queue takes
- * connections slowly in a 10,000-connection burst (clients back off on dropped SYNs), so the wait
- * also ends once the count stops growing, and the window then reports how many were really held.
- */
-async function waitForBackendConnections(ctx: BenchContext, nginx: NginxServer, want: number): Promise<void> {
-  const deadline = Date.now() + CONNECT_WAIT_MS;
-  // 2% slack: a few sockets may still be in the accept queue; the warm-up covers them.
-  const enough = Math.floor(want * 0.98);
-  let active = 0;
-  let best = 0;
-  let bestAt = Date.now();
-  while (Date.now() < deadline && !ctx.signal.aborted) {
-    active = (await nginx.status()).active;
-    if (active >= enough) return;
-    if (active > best * 1.01) {
-      best = active;
-      bestAt = Date.now();
-    } else if (Date.now() - bestAt > PLATEAU_MS) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  ctx.progress(`nginx holds ${active} of ${want} connections, no longer growing; measuring at that`);
+function pause(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /**
- * Wait until the previous run's connections have left nginx: closing 10,000 of them keeps the
- * backend busy for a while, and that must not land in the next path's window.
+ * Wait until nginx holds about `want` more connections than `baseline`. A proxy with a short accept
+ * queue takes connections slowly in a 10,000-connection burst (clients back off on dropped SYNs),
+ * so the wait also ends once the count stops growing, and the window reports what was really held.
  */
-async function waitForBackendIdle(ctx: BenchContext, nginx: NginxServer): Promise<void> {
-  const deadline = Date.now() + SETTLE_MS;
-  while (Date.now() < deadline && !ctx.signal.aborted) {
-    if ((await nginx.status()).active <= SETTLED_CONNECTIONS) return;
-    await new Promise((r) => setTimeout(r, 100));
+async function waitForBackendConnections(
+  ctx: BenchContext,
+  nginx: NginxServer,
+  want: number,
+  baseline: number,
+  waits: Waits,
+): Promise<void> {
+  const start = Date.now();
+  // 2% slack: a few sockets may still be in the accept queue; the warm-up covers them.
+  const enough = Math.floor(want * 0.98);
+  let held = 0;
+  let best = 0;
+  let bestAt = start;
+  while (Date.now() - start < waits.connectMs && !ctx.signal.aborted) {
+    held = (await nginx.status()).active - baseline;
+    if (held >= enough) return;
+    if (held > best * 1.01) {
+      best = held;
+      bestAt = Date.now();
+    } else if (Date.now() - bestAt > waits.plateauMs) break;
+    await pause(POLL_MS);
   }
+  ctx.progress(`nginx holds ${held} of ${want} connections, no longer growing; measuring at that`);
+}
+
+/**
+ * Wait until the previous run's connections have left nginx (closing 10,000 of them keeps the
+ * backend busy for a while, which must not land in the next path's window). Resolves with the
+ * connections still there, the baseline the next run's count is taken from.
+ */
+async function waitForBackendIdle(ctx: BenchContext, nginx: NginxServer, waits: Waits): Promise<number> {
+  const start = Date.now();
+  let active = (await nginx.status()).active;
+  while (active > SETTLED_CONNECTIONS && Date.now() - start < waits.settleMs && !ctx.signal.aborted) {
+    await pause(POLL_MS);
+    active = (await nginx.status()).active;
+  }
+  return active;
 }
 
 function sleep(ctx: BenchContext, ms: number): Promise<void> {
@@ -107,8 +128,9 @@ export async function measureWrkWindow(
   const wrkPath = ctx.env.tools['wrk'];
   if (!wrkPath) throw new Error('wrk is not installed');
   const { warmSec, durationSec } = ctx.opts;
+  const waits = ctx.opts.quick ? QUICK_WAITS : FULL_WAITS;
   // A hard bound on wrk's run; normally SIGINT ends it long before.
-  const bound = Math.ceil(CONNECT_WAIT_MS / 1000 + warmSec + durationSec + 10);
+  const bound = Math.ceil(waits.connectMs / 1000 + warmSec + durationSec + 10);
   const threads = Math.min(ctx.env.plan.loadCount, load.connections);
   const argv = [
     wrkPath,
@@ -121,10 +143,13 @@ export async function measureWrkWindow(
     ...(load.headers ?? []).flatMap((h) => ['-H', h]),
     `http://${load.front.host}:${load.front.port}/`,
   ];
-  await waitForBackendIdle(ctx, nginx);
+  // The status request itself is one of the connections nginx reports.
+  const baseline = await waitForBackendIdle(ctx, nginx, waits);
   const wrk = ctx.env.procs.spawn('wrk', launch(argv, ctx.env.plan.load));
   try {
-    if (load.awaitBackendConnections) await waitForBackendConnections(ctx, nginx, load.connections);
+    if (load.awaitBackendConnections) {
+      await waitForBackendConnections(ctx, nginx, load.connections, baseline, waits);
+    }
     await sleep(ctx, warmSec * 1000);
     if (wrk.hasExited) throw new Error(wrk.describeExit());
     const s0 = await nginx.status();
@@ -137,14 +162,13 @@ export async function measureWrkWindow(
     if (wrk.hasExited) throw new Error(wrk.describeExit());
     wrk.process.kill('SIGINT');
     await wrk.waitForExit(WRK_EXIT_MS);
-    const report = parseWrkOutput(wrk.output());
     return {
       // The second status request counted itself.
       requests: Math.max(0, s1.requests - s0.requests - 1),
       seconds: (t1 - t0) / 1000,
-      backendConnections: Math.max(0, s0.active - 1),
+      backendConnections: Math.max(0, s0.active - baseline),
       cpuSeconds: c0 && c1 ? c1.cpuSeconds - c0.cpuSeconds : null,
-      wrk: report,
+      wrk: parseWrkOutput(wrk.output()),
     };
   } finally {
     await ctx.env.procs.stop(wrk);
