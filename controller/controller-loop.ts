@@ -8,6 +8,7 @@
 import { formatProblem } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { ForwardingTable } from '../shared/model.ts';
+import type { NodeState } from '../shared/store/store.ts';
 import { type ClusterObjects, type PassResult, type ReconcileOptions, reconcile } from './reconcile.ts';
 import type { PoolStatus, ServiceOutcome } from './reconcile-allocations.ts';
 
@@ -32,6 +33,8 @@ export interface OutcomeWriter {
 /** Publishes the forwarding table to the speakers; the store stamps the version. */
 export interface TablePublisher {
   publish(table: ForwardingTable): Promise<void>;
+  /** Publish node readiness for VIP-owner choice (speakers have no Kubernetes access). */
+  publishNodeStates?(states: readonly NodeState[]): Promise<void>;
 }
 
 /** Backoff after a failed pass: doubles from the first value up to the last. */
@@ -62,6 +65,7 @@ export class ControllerLoop {
   private readonly writtenServices = new Map<string, string>();
   private readonly writtenPools = new Map<string, string>();
   private publishedTable: string | undefined;
+  private publishedNodes: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private dirty = false;
@@ -161,6 +165,11 @@ export class ControllerLoop {
         { event: 'table-published', listeners: result.table.listeners.length },
         'forwarding table published',
       );
+    }
+    const nodes = JSON.stringify(result.nodeStates);
+    if (publisher.publishNodeStates && nodes !== this.publishedNodes) {
+      await publisher.publishNodeStates(result.nodeStates);
+      this.publishedNodes = nodes;
     }
     const errors: unknown[] = [];
     const present = new Set(result.plan.services.map((o) => `${o.namespace}/${o.name}`));
