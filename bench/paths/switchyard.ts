@@ -17,6 +17,11 @@ const REQUIRED_FLAGS = ['--table', '--workers', '--metrics-address'];
 
 let tables = 0;
 
+/** The harness's environment without SWITCHYARD_* variables, which would silently change the flags. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHYARD_')));
+}
+
 function cli(env: PathEnv): string {
   return join(env.speakerRoot, 'bin', 'switchyard.mjs');
 }
@@ -39,7 +44,7 @@ export const switchyardPath: BenchPath = {
       execFile(
         env.node,
         [cli(env), 'speaker', '--help'],
-        { cwd: env.speakerRoot, timeout: 60_000 },
+        { cwd: env.speakerRoot, timeout: 60_000, env: cleanEnv() },
         (err, stdout, stderr) => {
           const problem = speakerHelpProblem(`${stdout}\n${stderr}`);
           if (problem) resolve(problem);
@@ -69,6 +74,7 @@ export const switchyardPath: BenchPath = {
     ];
     const child = env.procs.spawn(`speaker (${setup.workers} workers)`, launch(argv, env.plan.proxy), {
       cwd: env.speakerRoot,
+      env: cleanEnv(),
     });
     try {
       // 1,000 listeners take a while to bind through tsx on a busy machine.
