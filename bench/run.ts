@@ -33,6 +33,8 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PATHS: readonly BenchPath[] = [switchyardPath, haproxyPath, naivePath, directPath];
 
 const startedAt = performance.now();
+/** Set by Ctrl-C or SIGTERM: scenarios stop starting work and unwind into their `finally`. */
+const abort = new AbortController();
 
 function progress(message: string): void {
   const t = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(6);
@@ -70,7 +72,6 @@ async function main(opts: BenchOptions): Promise<void> {
   if (missing) fail(missing);
 
   const procs = new ProcessSet();
-  const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
     if (abort.signal.aborted) {
       procs.killAllNow();
@@ -170,5 +171,10 @@ try {
 try {
   await main(opts);
 } catch (err) {
-  fail(`bench: ${messageOf(err)}`, 1);
+  fail(
+    abort.signal.aborted
+      ? 'bench: interrupted; every process it started is stopped'
+      : `bench: ${messageOf(err)}`,
+    abort.signal.aborted ? 130 : 1,
+  );
 }
