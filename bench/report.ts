@@ -131,6 +131,24 @@ function curveTable(
   return `${title} — ${metric[1]}\n${table(['path', ...keys], rows)}`;
 }
 
+/** CPU per request at each point relative to 100 connections on one listener: flat is 1.00. */
+function flatnessTable(c: CurveOutcomes): string {
+  const keys = [...new Set(Object.values(c).flatMap((points) => Object.keys(points)))];
+  const cpu = (o: Outcome | undefined): number | null =>
+    o?.available ? (o.median['cpuUsPerReq'] ?? null) : null;
+  const rows = Object.entries(c).map(([path, points]) => {
+    const base = cpu(points['conn100']);
+    return [
+      path,
+      ...keys.map((k) => {
+        const v = cpu(points[k]);
+        return v !== null && base !== null && base > 0 ? formatNumber(v / base, 2) : '-';
+      }),
+    ];
+  });
+  return `scale — CPU µs/req relative to conn100 (flat = 1.00)\n${table(['path', ...keys], rows)}`;
+}
+
 function reasons(s: ScenarioOutcomes): string[] {
   const seen = new Set<string>();
   const all: Outcome[] = [
@@ -190,6 +208,7 @@ export function renderReport(env: BenchEnv, s: ScenarioOutcomes): string {
     parts.push(curveTable('scale', s.scale, us));
     parts.push(curveTable('scale', s.scale, ['reqPerSec', 'req/s', 0]));
     parts.push(curveTable('scale', s.scale, ['backendConnections', 'connections held at the backend', 0]));
+    parts.push(flatnessTable(s.scale));
   }
   if (s.multicore) {
     parts.push(curveTable('multicore', s.multicore, us));

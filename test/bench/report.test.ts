@@ -9,7 +9,7 @@ import {
   renderReport,
   resultsDocument,
 } from '../../bench/report.ts';
-import { Collector, type PathOutcomes, pathOutcomes } from '../../bench/results.ts';
+import { Collector, type Outcome, type PathOutcomes, pathOutcomes } from '../../bench/results.ts';
 import { median, roundRatios } from '../../bench/stats.ts';
 
 const env: BenchEnv = {
@@ -117,6 +117,26 @@ describe('renderReport', () => {
     assert.match(text, /^haproxy\s+12,346\s+7\.0\s+600\s+2,000\s+0$/m);
     assert.match(text, /^switchyard\s+unavailable: the speaker is unavailable/m);
     assert.match(text, /not measured:\n\s+- the speaker is unavailable: no speaker in this build/);
+  });
+
+  it('shows the scale curve relative to 100 connections, so a flat curve reads 1.00', () => {
+    const point = (cpu: number): Outcome => ({
+      available: true,
+      median: { cpuUsPerReq: cpu },
+      rounds: [{ cpuUsPerReq: cpu }],
+      failures: [],
+    });
+    const scale = {
+      switchyard: { conn100: point(10), conn10000: point(15), listeners1000: point(10) },
+      haproxy: { conn100: point(8), conn10000: point(8), listeners1000: point(8) },
+      naive: { conn100: point(12), conn10000: point(24) },
+      direct: {},
+    };
+    const text = renderReport(env, { scale });
+    const flat = text.slice(text.indexOf('relative to conn100'));
+    assert.match(flat, /^switchyard\s+1\.00\s+1\.50\s+1\.00$/m);
+    assert.match(flat, /^haproxy\s+1\.00\s+1\.00\s+1\.00$/m);
+    assert.match(flat, /^naive\s+1\.00\s+2\.00\s+-$/m);
   });
 
   it('formats missing numbers as a dash', () => {
