@@ -59,6 +59,7 @@ export class FakeApiServer {
   readonly #sockets = new Set<Socket>();
   readonly #counts = new Map<string, number>();
   readonly #watchWaiters: { plural: string | null; resolve: () => void }[] = [];
+  readonly #idleWaiters: (() => void)[] = [];
   #port = 0;
   #unavailable: UnavailableMode | null = null;
 
@@ -231,6 +232,12 @@ export class FakeApiServer {
     return new Promise((resolve) => this.#watchWaiters.push({ plural: plural ?? null, resolve }));
   }
 
+  /** Resolves once no watch is open (clients that stopped have closed their connections). */
+  noWatches(): Promise<void> {
+    if (this.#watches.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
   // ---- HTTP ----
 
   #count(verb: Verb, r: ResourceType, subresource: string | null): void {
@@ -242,7 +249,10 @@ export class FakeApiServer {
 
   #trackWatch(w: WatchStream): void {
     this.#watches.add(w);
-    w.onClose(() => this.#watches.delete(w));
+    w.onClose(() => {
+      this.#watches.delete(w);
+      if (this.#watches.size === 0) for (const resolve of this.#idleWaiters.splice(0)) resolve();
+    });
     for (let i = this.#watchWaiters.length - 1; i >= 0; i--) {
       const waiter = this.#watchWaiters[i]!;
       if (waiter.plural === null || waiter.plural === w.filter.resource.plural) {
