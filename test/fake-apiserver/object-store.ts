@@ -154,6 +154,8 @@ export class ObjectStore {
     const namespace = r.namespaced ? (metaString(obj, 'namespace') ?? 'default') : undefined;
     const key = `${namespace ?? ''}/${name}`;
     const previous = this.#bucket(r).get(key) ?? null;
+    const prevGeneration = (previous?.metadata.generation as number | undefined) ?? 0;
+    const generation = previous && sameJson(previous.spec, obj.spec) ? prevGeneration : prevGeneration + 1;
     this.#rv++;
     const stored: KubeObject = {
       ...clone(obj),
@@ -165,9 +167,7 @@ export class ObjectStore {
         uid: metaString(previous ?? obj, 'uid') ?? randomUUID(),
         creationTimestamp: metaString(previous ?? obj, 'creationTimestamp') ?? timestamp(this.#now()),
         resourceVersion: String(this.#rv),
-        ...(r.statusSubresource
-          ? { generation: (previous?.metadata.generation as number | undefined) ?? 1 }
-          : {}),
+        ...(r.statusSubresource ? { generation } : {}),
       },
     };
     this.#bucket(r).set(key, stored);
