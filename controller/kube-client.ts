@@ -123,6 +123,19 @@ export function apiFailure(err: unknown): ApiFailure {
   };
 }
 
+/** The result of one write: done, or why not. */
+export type WriteOutcome = { readonly ok: true } | { readonly ok: false; readonly failure: ApiFailure };
+
+/** Run one API call and turn its rejection into a classified failure. */
+export async function writeOutcome(call: () => Promise<unknown>): Promise<WriteOutcome> {
+  try {
+    await call();
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, failure: apiFailure(err) };
+  }
+}
+
 /** The error an informer or a call ended with, as one log-friendly line. */
 export function describeFailure(f: ApiFailure): string {
   return f.code === 0 ? `${f.reason}: ${f.message}` : `${f.code} ${f.reason}: ${f.message}`;

@@ -8,13 +8,13 @@ import { hostname } from 'node:os';
 import { PatchStrategy } from '@kubernetes/client-node';
 import type { Logger } from '../shared/log.ts';
 import {
-  apiFailure,
   callOptions,
   DEFAULT_REQUEST_TIMEOUT_MS,
   describeFailure,
   type KubeClients,
+  type WriteOutcome,
+  writeOutcome,
 } from './kube-client.ts';
-import type { WriteOutcome } from './kube-writer.ts';
 
 /** The object an Event is about. */
 export interface EventSubject {
@@ -180,16 +180,18 @@ export class EventRecorder {
   }
 
   async #call(verb: string, ev: ControllerEvent, call: () => Promise<unknown>): Promise<WriteOutcome> {
-    try {
-      await call();
-      return { ok: true };
-    } catch (err) {
-      const failure = apiFailure(err);
+    const outcome = await writeOutcome(call);
+    if (!outcome.ok) {
       this.#log.debug(
-        { event: 'kube.event-failed', verb, reason: describeFailure(failure), object: ev.subject.name },
+        {
+          event: 'kube.event-failed',
+          verb,
+          reason: describeFailure(outcome.failure),
+          object: ev.subject.name,
+        },
         'could not record an Event',
       );
-      return { ok: false, failure };
     }
+    return outcome;
   }
 }

@@ -9,20 +9,19 @@
 import { PatchStrategy } from '@kubernetes/client-node';
 import type { Logger } from '../shared/log.ts';
 import {
-  type ApiFailure,
-  apiFailure,
   callOptions,
   DEFAULT_REQUEST_TIMEOUT_MS,
   describeFailure,
   type KubeClients,
   POOL_RESOURCE,
+  type WriteOutcome,
+  writeOutcome,
 } from './kube-client.ts';
+
+export type { WriteOutcome };
 
 /** The annotation naming the pool a Service's IP came from (MetalLB's, under our prefix). */
 export const ALLOCATED_FROM_POOL_ANNOTATION = 'switchyard.io/ip-allocated-from-pool';
-
-/** The result of one write. */
-export type WriteOutcome = { readonly ok: true } | { readonly ok: false; readonly failure: ApiFailure };
 
 /** A namespaced object by name. */
 export interface ObjectRef {
@@ -121,23 +120,15 @@ export class KubeWriter {
   }
 
   async #write(what: string, ref: ObjectRef, call: () => Promise<unknown>): Promise<WriteOutcome> {
-    try {
-      await call();
-      this.#log.debug({ event: 'kube.write', what, object: `${ref.namespace}/${ref.name}` }, 'written');
-      return { ok: true };
-    } catch (err) {
-      const failure = apiFailure(err);
-      // The loop logs what it decides; here only the detail, at debug.
+    const outcome = await writeOutcome(call);
+    const object = `${ref.namespace}/${ref.name}`;
+    // The loop logs what it decides; here only the detail, at debug.
+    if (outcome.ok) this.#log.debug({ event: 'kube.write', what, object }, 'written');
+    else
       this.#log.debug(
-        {
-          event: 'kube.write-failed',
-          what,
-          object: `${ref.namespace}/${ref.name}`,
-          reason: describeFailure(failure),
-        },
+        { event: 'kube.write-failed', what, object, reason: describeFailure(outcome.failure) },
         'write failed',
       );
-      return { ok: false, failure };
-    }
+    return outcome;
   }
 }
