@@ -233,3 +233,34 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     );
   });
 });
+
+describe('KubeSource with poolNamespace', { timeout: 30_000 }, () => {
+  it('takes pools only from its own namespace', async () => {
+    const server = await FakeApiServer.start();
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-source-ns-'));
+    const pool = (namespace: string) =>
+      server.seed({
+        apiVersion: 'switchyard.io/v1beta1',
+        kind: 'IPAddressPool',
+        metadata: { name: 'p', namespace },
+        spec: { addresses: ['127.0.0.0/30'] },
+      });
+    pool('switchyard-system');
+    pool('elsewhere');
+    const source = new KubeSource({
+      clients: makeKubeClients(loadKubeConfig(await server.writeKubeconfig(join(dir, 'kubeconfig')))),
+      logger: captureLogs().logger,
+      poolNamespace: 'switchyard-system',
+    });
+    try {
+      source.start();
+      await within(source.whenSynced(), 5000, 'the first sync');
+      assert.deepEqual([...source.snapshot().pools.keys()], ['switchyard-system/p']);
+      assert.equal(server.requestCount('list', 'ipaddresspools.switchyard.io'), 1);
+    } finally {
+      await source.stop();
+      await server.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
