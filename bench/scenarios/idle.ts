@@ -6,10 +6,10 @@
 import { join } from 'node:path';
 import { BACKEND_HOST, IDLE_CLIENT_SOURCES } from '../addresses.ts';
 import { launch } from '../cpu-plan.ts';
-import type { BenchPath, PathName } from '../paths/path.ts';
+import type { BenchPath, PathName, RunningPath } from '../paths/path.ts';
 import { sampleTree } from '../proc-stat.ts';
 import type { Child } from '../processes.ts';
-import { Collector, type PathOutcomes, pathOutcomes } from '../results.ts';
+import { Collector, type Metrics, type PathOutcomes, pathOutcomes } from '../results.ts';
 import { type BenchContext, baseSetup, checkAborted, interleave, messageOf } from './scenario.ts';
 
 /** Bound on opening every connection and seeing them all at the backend. */
@@ -22,24 +22,18 @@ function script(ctx: BenchContext, name: string, args: readonly string[]): strin
   );
 }
 
-async function measureOnce(
-  ctx: BenchContext,
-  path: BenchPath,
-  connections: number,
-): Promise<Record<string, number | null>> {
+async function measureOnce(ctx: BenchContext, path: BenchPath, connections: number): Promise<Metrics> {
   const procs = ctx.env.procs;
   const sink = procs.spawn(
     'idle sink',
     script(ctx, 'idle-sink.ts', ['--listen', `${BACKEND_HOST}:0`, '--expect', String(connections)]),
-    {
-      cwd: ctx.env.repoRoot,
-    },
+    { cwd: ctx.env.repoRoot },
   );
   let client: Child | null = null;
-  let running: Awaited<ReturnType<BenchPath['start']>> | null = null;
+  let running: RunningPath | null = null;
   try {
     const m = await sink.waitForLine(/^listening (\S+):(\d+)$/, 30_000);
-    running = await path.start(ctx.env, { ...baseSetup(ctx, { host: m[1]!, port: Number(m[2]) }) });
+    running = await path.start(ctx.env, baseSetup(ctx, { host: m[1]!, port: Number(m[2]) }));
     checkAborted(ctx);
     const before = running.pid === null ? null : await sampleTree(running.pid);
     client = procs.spawn(
