@@ -86,3 +86,21 @@ export interface ListenerStatsEntry {
   readonly bound: boolean;
   readonly stats: ListenerStats;
 }
+
+/** Add up the entries of several threads by listener key; a listener is bound only if bound in all. */
+export function mergeStatsEntries(
+  perThread: readonly (readonly ListenerStatsEntry[])[],
+): ListenerStatsEntry[] {
+  const byKey = new Map<string, { key: string; service: string; bound: boolean; stats: ListenerStats }>();
+  for (const entries of perThread) {
+    for (const e of entries) {
+      let sum = byKey.get(e.key);
+      if (!sum) {
+        sum = { key: e.key, service: e.service, bound: e.bound, stats: newListenerStats() };
+        byKey.set(e.key, sum);
+      } else sum.bound = sum.bound && e.bound;
+      addListenerStats(sum.stats, e.stats);
+    }
+  }
+  return [...byKey.values()];
+}
