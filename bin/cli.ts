@@ -4,10 +4,11 @@
  */
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [];
+const commands: CommandModule<any, any>[] = [planCommand];
 
 try {
   await yargs(hideBin(process.argv))

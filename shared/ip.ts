@@ -99,3 +99,46 @@ function bytesToBigInt(bytes: number[]): bigint {
   for (const b of bytes) v = (v << 8n) | BigInt(b);
   return v;
 }
+
+/** Number of address bits of a family. */
+export function familyBits(family: Family): number {
+  return BITS[family];
+}
+
+/** Parse an inclusive range `a-b` (spaces around the dash allowed); null if either end is invalid. */
+export function parseIpRangeText(text: string): { readonly start: Ip; readonly end: Ip } | null {
+  const parts = text.split('-');
+  if (parts.length !== 2) return null;
+  const start = parseIp(parts[0] ?? '');
+  const end = parseIp(parts[1] ?? '');
+  return start && end ? { start, end } : null;
+}
+
+/**
+ * Whether an IPv4 address ends in .0 or .255: old firmware treats those as network or broadcast
+ * addresses even inside a larger subnet, so pools with `avoidBuggyIPs` never hand them out.
+ */
+export function isBuggyIPv4(value: bigint): boolean {
+  const last = value & 0xffn;
+  return last === 0n || last === 0xffn;
+}
+
+/** How many addresses of an IPv4 range end in .0 or .255, without enumerating them. */
+export function countBuggyIPv4(r: IpRange): bigint {
+  if (r.family !== 4) return 0n;
+  // Addresses <= x ending in .0 or .255: two per complete /24 below x's /24, plus x's own /24's share.
+  const upTo = (x: bigint): bigint => {
+    if (x < 0n) return 0n;
+    const block = x >> 8n;
+    const low = x & 0xffn;
+    return block * 2n + 1n + (low === 0xffn ? 1n : 0n);
+  };
+  return upTo(r.last) - upTo(r.first - 1n);
+}
+
+/** Text of an inclusive range: the single address, or `first-last`. */
+export function formatRange(r: IpRange): string {
+  return r.first === r.last
+    ? formatIp(r.family, r.first)
+    : `${formatIp(r.family, r.first)}-${formatIp(r.family, r.last)}`;
+}

@@ -1,0 +1,79 @@
+/**
+ * Demo "nodes" for single-process mode: one small HTTP server per (node InternalIP, NodePort) of the
+ * manifest's LoadBalancer Services, answering with its node name, so `curl` through a VIP shows the
+ * balancing. Only for addresses in 127.0.0.0/8: the demo never binds anything else.
+ */
+import { createServer, type Server } from 'node:http';
+import type { V1Node, V1Service } from '@kubernetes/client-node';
+import { parseIp } from '../shared/ip.ts';
+
+/** One running demo backend. */
+export interface DemoBackend {
+  readonly node: string;
+  readonly address: string;
+  readonly port: number;
+  readonly service: string;
+}
+
+/** Running demo backends and how to stop them. */
+export interface DemoBackends {
+  readonly backends: readonly DemoBackend[];
+  close(): Promise<void>;
+}
+
+function internalIp(node: V1Node): string | undefined {
+  return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
+}
+
+function isLoopback(address: string): boolean {
+  const ip = parseIp(address);
+  return ip?.family === 4 && ip.text.startsWith('127.');
+}
+
+/** Start a backend on every loopback node for every NodePort of every LoadBalancer Service. */
+export async function startDemoBackends(
+  nodes: readonly V1Node[],
+  services: readonly V1Service[],
+): Promise<DemoBackends> {
+  const wanted: DemoBackend[] = [];
+  for (const node of nodes) {
+    const address = internalIp(node);
+    if (!address || !isLoopback(address)) continue;
+    for (const svc of services) {
+      if (svc.spec?.type !== 'LoadBalancer') continue;
+      for (const p of svc.spec.ports ?? []) {
+        if (!p.nodePort || (p.protocol ?? 'TCP') !== 'TCP') continue;
+        const service = `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
+        wanted.push({ node: node.metadata?.name ?? address, address, port: p.nodePort, service });
+      }
+    }
+  }
+  const servers: Server[] = [];
+  const started: DemoBackend[] = [];
+  try {
+    for (const b of wanted) {
+      const server = createServer((req, res) => {
+        res.setHeader('content-type', 'text/plain');
+        res.end(
+          `hello from ${b.node} (${b.service}, NodePort ${b.port}), you are ${req.socket.remoteAddress}\n`,
+        );
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(b.port, b.address, () => resolve());
+      });
+      servers.push(server);
+      started.push(b);
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    throw err;
+  }
+  return {
+    backends: started,
+    close: async () => {
+      for (const s of servers) s.closeAllConnections();
+      await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    },
+  };
+}

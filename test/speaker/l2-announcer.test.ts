@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../../shared/log.ts';
+import { L2Announcer } from '../../speaker/announce/l2-announcer.ts';
+import { NetnsCluster } from '../harness/netns.ts';
+
+const VIP = '198.18.0.100';
+
+/** MACs that answered an ARP request for `ip` from `host`, via arping. */
+async function arpAnswers(cluster: NetnsCluster, host: string, ip: string): Promise<string[]> {
+  const r = await cluster.runner(host)('arping', ['-c', '2', '-w', '2', '-i', 'eth0', ip]);
+  return [...r.stdout.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1]!);
+}
+
+async function macOf(cluster: NetnsCluster, host: string): Promise<string> {
+  const r = await cluster.runner(host)('cat', ['/sys/class/net/eth0/address']);
+  return r.stdout.trim();
+}
+
+function announcer(cluster: NetnsCluster, host: string, garpCount = 1): L2Announcer {
+  return new L2Announcer({
+    interface: 'eth0',
+    run: cluster.runner(host),
+    logger: silentLogger(),
+    garpCount,
+    garpIntervalMs: 100,
+  });
+}
+
+describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
+  let cluster: NetnsCluster;
+  before(async () => {
+    cluster = await NetnsCluster.create(['client', 'n1', 'n2']);
+  });
+  after(async () => {
+    await cluster?.destroy();
+  });
+
+  it('makes the VIP answer ARP from the owner only, and stops when withdrawn', async () => {
+    const a = announcer(cluster, 'n1');
+    await a.start();
+    await a.announce(VIP);
+    assert.deepEqual(
+      new Set(await arpAnswers(cluster, 'client', VIP)),
+      new Set([await macOf(cluster, 'n1')]),
+    );
+    await a.withdraw(VIP);
+    assert.deepEqual(await arpAnswers(cluster, 'client', VIP), []);
+    await a.close();
+  });
+
+  it('moves the client neighbour entry to the new owner with a gratuitous ARP', async () => {
+    const a1 = announcer(cluster, 'n1');
+    const a2 = announcer(cluster, 'n2');
+    const client = cluster.runner('client');
+    const neigh = async () => (await client('ip', ['neigh', 'show', VIP, 'dev', 'eth0'])).stdout;
+    try {
+      await a1.announce(VIP);
+      // A TCP connect makes the client's kernel resolve and cache n1's MAC, as a real client would.
+      await client('bash', ['-c', `exec 3<>/dev/tcp/${VIP}/9 || true`]);
+      assert.match(await neigh(), new RegExp(await macOf(cluster, 'n1')));
+      await a1.withdraw(VIP);
+      await a2.announce(VIP);
+      const n2mac = await macOf(cluster, 'n2');
+      let entry = '';
+      for (let i = 0; i < 40 && !entry.includes(n2mac); i++) {
+        entry = await neigh();
+        if (!entry.includes(n2mac)) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.match(entry, new RegExp(n2mac), 'the gratuitous ARP from n2 replaced the cached MAC');
+    } finally {
+      await a1.close();
+      await a2.close();
+    }
+  });
+
+  it('never sends ARP or adds the VIP when the lease cannot be proven', async () => {
+    const a = announcer(cluster, 'n1');
+    await a.announce(VIP, () => false);
+    assert.equal(a.announced().size, 0);
+    assert.deepEqual(await arpAnswers(cluster, 'client', VIP), []);
+  });
+
+  it('removes VIP addresses left by a crashed earlier run on start, and only those', async () => {
+    const run = cluster.runner('n1');
+    await run('ip', ['addr', 'add', '198.18.0.101/32', 'dev', 'eth0', 'label', 'eth0:sy']);
+    await run('ip', ['addr', 'add', '198.18.0.102/32', 'dev', 'eth0']);
+    await announcer(cluster, 'n1').start();
+    const shown = (await run('ip', ['-4', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    assert.doesNotMatch(shown, /198\.18\.0\.101/);
+    assert.match(shown, /198\.18\.0\.102/, 'an address the speaker did not add is left alone');
+    await run('ip', ['addr', 'del', '198.18.0.102/32', 'dev', 'eth0']);
+  });
+
+  it('refuses to start with a clear error when the interface does not exist', async () => {
+    const a = new L2Announcer({ interface: 'nosuch0', run: cluster.runner('n1'), logger: silentLogger() });
+    await assert.rejects(a.start(), /nosuch0.*no such interface/s);
+  });
+});
