@@ -6,9 +6,10 @@ import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
+import { speakerCommand } from '../speaker/main.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [planCommand];
+const commands: CommandModule<any, any>[] = [planCommand, speakerCommand];
 
 try {
   await yargs(hideBin(process.argv))
