@@ -114,6 +114,11 @@ export async function roundTrip(host: string, port: number, send: string): Promi
   return collect(s);
 }
 
+/** Connect, send nothing, and wait for the connection to end (how a reset is observed cleanly). */
+export function silentClient(host: string, port: number): Promise<Ending> {
+  return collect(connect({ host, port }));
+}
+
 /** A listener document with test-friendly defaults: TCP health checks, short timeouts. */
 export function listenerDoc(fields: Record<string, unknown>): Record<string, unknown> {
   return {
