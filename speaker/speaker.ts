@@ -4,9 +4,10 @@
  * table on change or on request, refuses a bad table whole while the last good one keeps serving,
  * reports listeners that cannot be bound (retried on the next apply), and drains on stop.
  */
+import { EventEmitter } from 'node:events';
 import type { Registry } from 'prom-client';
 import { formatProblem, type Problem, UserError } from '../shared/errors.ts';
-import type { Logger, LogFormat } from '../shared/log.ts';
+import type { LogFormat, Logger } from '../shared/log.ts';
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
 import type { BindReport } from './forward/forwarder.ts';
 import { newCounterCell } from './forward/shared-limit.ts';
@@ -44,8 +45,16 @@ export interface SpeakerOptions {
 /** Outcome of a reload. */
 export type ReloadOutcome = 'applied' | 'unchanged' | 'refused';
 
+/** What a speaker announces: every applied table (with its bind reports) and every refusal. */
+export interface SpeakerEvents {
+  applied: [table: ForwardingTable, reports: readonly BindReport[]];
+  refused: [problems: readonly Problem[]];
+}
+
 /** A running speaker. */
 export class Speaker {
+  /** Table outcomes, for whoever wants to follow them (tests, a future status endpoint). */
+  readonly events = new EventEmitter<SpeakerEvents>();
   readonly #opts: SpeakerOptions;
   readonly #log: Logger;
   readonly #plane: DataPlane;
@@ -154,12 +163,16 @@ export class Speaker {
   #refuse(problems: readonly Problem[], reason: string): void {
     this.#metrics.tableRefused();
     for (const p of problems) {
-      this.#log.error({ event: 'table-problem', reason: p.code, path: this.#opts.tablePath }, formatProblem(p));
+      this.#log.error(
+        { event: 'table-problem', reason: p.code, path: this.#opts.tablePath },
+        formatProblem(p),
+      );
     }
     this.#log.error(
       { event: 'table-refused', reason, problems: problems.length, version: this.#served?.version },
       'table refused; the last good table keeps serving',
     );
+    this.events.emit('refused', problems);
   }
 
   async #apply(table: ForwardingTable, text: string, reason: string): Promise<void> {
@@ -183,6 +196,7 @@ export class Speaker {
       changed: diff.changed.length,
       removed: diff.removed.length,
     });
+    this.events.emit('applied', table, reports);
   }
 
   #reportBinds(reports: readonly BindReport[]): void {

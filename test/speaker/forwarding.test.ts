@@ -90,7 +90,7 @@ describe('forwarding between client and backend', () => {
         };
       },
     );
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     const clientReceived = receiveStream(client);
     const clientSent = await sendStream(client, 64 * MiB);
     const b = await within(50_000, 'backend side', atBackend);
@@ -119,7 +119,7 @@ describe('forwarding between client and backend', () => {
         resolve();
       };
     });
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     client.pause();
     await started;
     const before = fx.stats(key).bytesToClient;
@@ -151,7 +151,7 @@ describe('forwarding between client and backend', () => {
         });
       };
     });
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     const ending = collect(client);
     client.end('request');
     assert.equal(await within(5000, 'backend to see FIN', backendSaw), 'request');
@@ -171,7 +171,7 @@ describe('forwarding between client and backend', () => {
         s.end('banner');
       };
     });
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     const chunks: Buffer[] = [];
     client.on('data', (d: Buffer) => chunks.push(d));
     await within(5000, 'client to see the backend FIN', once(client, 'end'));
@@ -194,7 +194,7 @@ describe('forwarding between client and backend', () => {
         s.write('hello');
       };
     });
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     await once(client, 'data');
     client.resetAndDestroy();
     assert.equal(await within(5000, 'backend to be reset', backendEnding), 'ECONNRESET');
@@ -204,7 +204,7 @@ describe('forwarding between client and backend', () => {
     onBackend = (s) => {
       s.once('data', () => s.resetAndDestroy());
     };
-    const client = await connectClient(vip, port);
+    const client = await connectClient(vip, port, { halfOpen: true });
     const ending = collect(client);
     client.write('trigger');
     const got = await within(5000, 'client to be reset', ending);

@@ -134,7 +134,6 @@ describe('limits, source ranges and timeouts', () => {
       void chattyEnding.then(() => {
         chattyClosed = true;
       });
-      // Not half-open: the proxy's FIN closes it.
       const silent = connect({ host: vip, port });
       const silentEnding = collect(silent);
       const ticker = setInterval(() => chatty.write('.'), 100);

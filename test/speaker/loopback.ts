@@ -82,9 +82,13 @@ export async function startBackend(
   };
 }
 
-/** Connect a client, resolved once connected. */
-export async function connectClient(host: string, port: number): Promise<Socket> {
-  const s = connect({ host, port, allowHalfOpen: true });
+/** Connect a client, resolved once connected; half-open clients stay writable after a FIN. */
+export async function connectClient(
+  host: string,
+  port: number,
+  opts: { halfOpen?: boolean } = {},
+): Promise<Socket> {
+  const s = connect({ host, port, allowHalfOpen: opts.halfOpen ?? false });
   await once(s, 'connect');
   return s;
 }
