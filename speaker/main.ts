@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../shared/duration.ts';
-import { UserError } from '../shared/errors.ts';
+import { formatProblem, UserError } from '../shared/errors.ts';
 import { createLogger, type LogFormat } from '../shared/log.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { parseHostPort } from './metrics-server.ts';
@@ -61,53 +61,62 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
         describe: 'host:port of the Prometheus endpoint (/metrics); port 0 picks one; "off" disables it',
       }) as never,
   handler: async (args) => {
-    if (!Number.isInteger(args.workers) || args.workers < 0)
-      throw flagProblem('workers', args.workers, 'must be an integer >= 0');
-    if (!Number.isInteger(args['max-connections']) || args['max-connections'] < 0)
-      throw flagProblem('max-connections', args['max-connections'], 'must be an integer >= 0 (0: unlimited)');
-    const drainMs = parseDuration(args['drain-timeout']);
-    if (drainMs === null)
-      throw flagProblem(
-        'drain-timeout',
-        args['drain-timeout'],
-        'must be a duration such as "30s" or "500ms"',
-      );
-    const metricsAt = args['metrics-address'] === 'off' ? null : parseHostPort(args['metrics-address']);
-    if (args['metrics-address'] !== 'off' && metricsAt === null)
-      throw flagProblem('metrics-address', args['metrics-address'], 'must be IP:port, [IPv6]:port or "off"');
-
-    const logger = createLogger({
-      level: args['log-level'],
-      format: args['log-format'],
-      name: 'switchyard-speaker',
-    });
-    const registry = new Registry();
-    const health = new HealthChecker({ logger, registry });
-    const speaker = await Speaker.start({
-      tablePath: args.table,
-      workers: args.workers,
-      maxConnections: args['max-connections'],
-      drainTimeoutMs: drainMs,
-      metricsAt,
-      logger,
-      logLevel: args['log-level'],
-      logFormat: args['log-format'],
-      registry,
-      health,
-      onFatal: () => process.exit(1),
-    });
-    logger.info({
-      event: 'speaker-started',
-      table: args.table,
-      workers: args.workers,
-      metrics: speaker.metricsAddress,
-    });
-    process.on('SIGHUP', () => void speaker.reload('sighup', true));
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    await speaker.stop();
-    process.exit(0);
+    try {
+      await runSpeaker(args);
+    } catch (err) {
+      // yargs hands an async handler's rejection to its usage printer (help text, exit 1) rather
+      // than to bin/cli.ts's catch, so user errors are printed here the same way bin/cli.ts does.
+      if (!(err instanceof UserError)) throw err;
+      for (const p of err.problems) process.stderr.write(`error: ${formatProblem(p)}\n`);
+      process.exit(err.exitCode);
+    }
   },
 };
+
+/** Validate flags, start the speaker, and run until SIGTERM or SIGINT; then drain and exit 0. */
+async function runSpeaker(args: SpeakerArgs): Promise<void> {
+  if (!Number.isInteger(args.workers) || args.workers < 0)
+    throw flagProblem('workers', args.workers, 'must be an integer >= 0');
+  if (!Number.isInteger(args['max-connections']) || args['max-connections'] < 0)
+    throw flagProblem('max-connections', args['max-connections'], 'must be an integer >= 0 (0: unlimited)');
+  const drainMs = parseDuration(args['drain-timeout']);
+  if (drainMs === null)
+    throw flagProblem('drain-timeout', args['drain-timeout'], 'must be a duration such as "30s" or "500ms"');
+  const metricsAt = args['metrics-address'] === 'off' ? null : parseHostPort(args['metrics-address']);
+  if (args['metrics-address'] !== 'off' && metricsAt === null)
+    throw flagProblem('metrics-address', args['metrics-address'], 'must be IP:port, [IPv6]:port or "off"');
+
+  const logger = createLogger({
+    level: args['log-level'],
+    format: args['log-format'],
+    name: 'switchyard-speaker',
+  });
+  const registry = new Registry();
+  const health = new HealthChecker({ logger, registry });
+  const speaker = await Speaker.start({
+    tablePath: args.table,
+    workers: args.workers,
+    maxConnections: args['max-connections'],
+    drainTimeoutMs: drainMs,
+    metricsAt,
+    logger,
+    logLevel: args['log-level'],
+    logFormat: args['log-format'],
+    registry,
+    health,
+    onFatal: () => process.exit(1),
+  });
+  logger.info({
+    event: 'speaker-started',
+    table: args.table,
+    workers: args.workers,
+    metrics: speaker.metricsAddress,
+  });
+  process.on('SIGHUP', () => void speaker.reload('sighup', true));
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  await speaker.stop();
+  process.exit(0);
+}

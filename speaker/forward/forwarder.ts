@@ -151,8 +151,10 @@ export class Forwarder {
 
   #retire(rt: ListenerRuntime, ms: number): void {
     this.#retired.add(rt);
+    const drained = rt.drain(ms);
+    // Logged once the listening socket is closed: from here on, new clients are refused.
     this.#log.info({ event: 'listener-drain', listener: rt.key, service: rt.settings.service, ms });
-    void rt.drain(ms).then(() => {
+    void drained.then(() => {
       this.#retired.delete(rt);
       this.#log.info({ event: 'listener-drained', listener: rt.key, service: rt.settings.service });
       this.#retick();
