@@ -104,7 +104,7 @@ describe('switchyard speaker (the real process)', () => {
     assert.match(errors[1]!, /^error: .*listeners\[0\]\.port=70000.*\[table\.invalid-port\]$/);
   });
 
-  it('drains on SIGTERM with worker threads: refuses new clients, lets open ones finish, exits 0', {
+  it('re-applies on SIGHUP, then drains on SIGTERM with worker threads: refuses new clients, lets open ones finish, exits 0', {
     timeout: 60_000,
   }, async () => {
     const vip = loopbackAddress();
@@ -140,6 +140,12 @@ describe('switchyard speaker (the real process)', () => {
     const scraped = await (await fetch(`http://${metrics.address}:${metrics.port}/metrics`)).text();
     assert.match(scraped, /^switchyard_table_version 7$/m);
     assert.match(scraped, /^switchyard_connections_active\{[^}]*\} 1$/m);
+
+    p.child.kill('SIGHUP');
+    const reapplied = await within(10_000, 'SIGHUP to re-apply the table', p.waitFor('table-applied', 2));
+    assert.equal(reapplied['reason'], 'sighup');
+    open.write('after SIGHUP');
+    assert.equal(((await once(open, 'data')) as [Buffer])[0].toString(), 'after SIGHUP');
 
     p.child.kill('SIGTERM');
     await within(10_000, 'the drain to start', p.waitFor('speaker-drain'));
