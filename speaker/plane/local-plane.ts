@@ -2,7 +2,7 @@
 import type { Logger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { type BindReport, Forwarder } from '../forward/forwarder.ts';
-import { type ListenerStatsEntry, mergeStatsEntries } from '../forward/listener-stats.ts';
+import type { ListenerStatsEntry } from '../forward/listener-stats.ts';
 import type { HealthChange, HealthState } from '../health/health-target.ts';
 import type { DataPlane, DataPlaneEvents } from './data-plane.ts';
 
