@@ -4,15 +4,23 @@
  */
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { controllerCommand } from '../controller/main.ts';
 import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
 import { speakerCommand } from '../speaker/main.ts';
+import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [planCommand, speakerCommand];
+const commands: CommandModule<any, any>[] = [controllerCommand, planCommand, speakerCommand];
+
+const args = hideBin(process.argv);
+for (const name of dropUnknownEnvOptions(args, commands, ['log-level', 'log-format'])) {
+  process.stderr.write(`warning: ignoring ${name}: not an option of this command\n`);
+}
+const restoreSecrets = hideSecretEnv();
 
 try {
-  await yargs(hideBin(process.argv))
+  await yargs(args)
     .scriptName('switchyard')
     .env('SWITCHYARD')
     .option('log-level', {
@@ -27,8 +35,18 @@ try {
       choices: ['json', 'pretty'],
       describe: 'NDJSON for machines, or colourised lines for people',
     })
+    // After validation, before any handler: the modules that read secrets find them again.
+    .middleware(() => restoreSecrets())
     .command(commands)
     .demandCommand(1, 'Name a command: see `switchyard --help`.')
+    // Errors from handlers reach the catch below (one line per problem, no usage dump); only
+    // mistakes in the command line itself get yargs' message and the usage.
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      y.showHelp();
+      process.stderr.write(`\nerror: ${msg}\n`);
+      process.exit(2);
+    })
     .strict()
     .help()
     .alias('help', 'h')

@@ -130,9 +130,14 @@ export class Allocator {
       const p = this.placementProblem(req, ip) ?? this.sharingProblem(req, ip);
       if (p) return { ok: false, problem: p };
     }
-    this.unassign(req.key);
+    // Drop only what is given up: an IP kept is updated in place rather than freed and re-taken.
+    for (const use of this.holdings.get(req.key)?.uses ?? []) {
+      if (!ips.some((ip) => ip.family === use.ip.family && ip.value === use.ip.value))
+        this.drop(req.key, use);
+    }
     const uses = ips.map((ip) => this.take(req, ip));
     if (uses.length > 0) this.holdings.set(req.key, { request: req, uses });
+    else this.holdings.delete(req.key);
     return { ok: true, ips: uses.map((u) => u.ip), pools: uses.map((u) => u.pool.pool.name) };
   }
 
@@ -148,6 +153,10 @@ export class Allocator {
     const h = this.holdings.get(req.key);
     const held = (h?.uses ?? []).filter((u) => this.placementProblem(req, u.ip) === null);
     if (held.length > 0 && req.families.every((f) => held.some((u) => u.ip.family === f))) {
+      // Placed under this very request and still valid: others that joined since were checked against it.
+      if (h?.request === req && held.length === h.uses.length) {
+        return { ok: true, ips: held.map((u) => u.ip), pools: held.map((u) => u.pool.pool.name) };
+      }
       const again = this.assign(
         req,
         held.map((u) => u.ip),
@@ -322,9 +331,10 @@ export class Allocator {
   }
 
   /**
-   * Add the missing families to a partial holding without moving the IPs it keeps: from the pools it
-   * already uses first, then the other candidates. PreferDualStack keeps a single family when no pool
-   * can add the other; RequireDualStack gets null and falls back to a fresh pair.
+   * Add the missing families to a partial holding without moving the IPs it keeps, from a pool it
+   * already uses (where automatic allocation may use it), as a fresh dual-stack pair also comes from one
+   * pool: so completing gives what a fresh allocation would. PreferDualStack keeps a single family when
+   * that pool cannot add the other; RequireDualStack gets null and falls back to a fresh pair.
    */
   private complete(
     req: AllocationRequest,
@@ -332,10 +342,7 @@ export class Allocator {
     candidates: readonly PoolState[],
   ): AssignResult | null {
     const ips = held.map((u) => u.ip);
-    // Pools the holding already uses come first, but only where automatic allocation may use them.
-    const order = [
-      ...new Set([...held.map((u) => u.pool).filter((p) => candidates.includes(p)), ...candidates]),
-    ];
+    const order = [...new Set(held.map((u) => u.pool).filter((p) => candidates.includes(p)))];
     for (const f of req.families) {
       if (ips.some((ip) => ip.family === f)) continue;
       let found: Ip | null = null;
@@ -388,7 +395,7 @@ export class Allocator {
     }
     if (use.sharingKey !== req.sharingKey) {
       // Only reachable when the Service is alone on the IP (sharingProblem allowed it).
-      if (use.sharingKey !== null) this.byKey.get(use.sharingKey)?.delete(use);
+      if (use.sharingKey !== null) this.forgetKey(use);
       use.sharingKey = req.sharingKey;
     }
     use.backendKey = req.backendKey;
@@ -407,11 +414,14 @@ export class Allocator {
     const { ip, pool } = use;
     this.used[ip.family].delete(ip.value);
     pool.assigned[ip.family]--;
-    if (use.sharingKey !== null) {
-      const set = this.byKey.get(use.sharingKey);
-      set?.delete(use);
-      if (set?.size === 0) this.byKey.delete(use.sharingKey);
-    }
+    if (use.sharingKey !== null) this.forgetKey(use);
     pool.free.get(ip.family)?.released(ip.value);
+  }
+
+  private forgetKey(use: IpUse): void {
+    if (use.sharingKey === null) return;
+    const set = this.byKey.get(use.sharingKey);
+    set?.delete(use);
+    if (set?.size === 0) this.byKey.delete(use.sharingKey);
   }
 }

@@ -18,7 +18,11 @@ interface PlanArgs {
 /** Column-aligned text, like `kubectl get`. */
 export function formatColumns(rows: readonly (readonly string[])[]): string {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
   return rows
     .map((r) =>
       r

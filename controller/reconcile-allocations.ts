@@ -163,10 +163,28 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
   }
   // Then everyone, in an order where those with the fewest choices go first.
   const results = new Map<string, ReturnType<Allocator['allocate']>>();
+  // Services that failed, or got one family of a PreferDualStack pair, could do better with IPs
+  // freed after their turn (a holder that moved or failed).
+  const unsatisfied: AllocationRequest[] = [];
+  let freedAfter = false;
   for (const req of [...requests].sort((a, b) => rank(a) - rank(b) || byAge(a, b))) {
+    const before = alloc.holding(req.key)?.ips ?? [];
     const r = alloc.allocate(req);
     if (!r.ok) alloc.unassign(req.key);
     results.set(req.key, r);
+    if (!r.ok || r.ips.length < req.families.length) unsatisfied.push(req);
+    const after = alloc.holding(req.key)?.ips ?? [];
+    const kept = (ip: Ip) => after.some((a) => a.family === ip.family && a.value === ip.value);
+    if (unsatisfied.length > 0 && !before.every(kept)) freedAfter = true;
+  }
+  // One more try for them makes the plan a fixed point (the next pass would hand them those IPs
+  // anyway). Once is enough: this round only takes IPs, it frees none.
+  if (freedAfter) {
+    for (const req of unsatisfied) {
+      const r = alloc.allocate(req);
+      if (!r.ok) alloc.unassign(req.key);
+      results.set(req.key, r);
+    }
   }
 
   const services: ServiceOutcome[] = [];
@@ -243,7 +261,9 @@ function outcome(
 ): ServiceOutcome {
   const changed = !sameIpSet(ips, current);
   const events: ServiceEvent[] = [];
-  const seenErrors = new Set((previous?.errors ?? []).map((p) => p.message));
+  // Same code, field and value is the same failure, even when its message names other Services now.
+  const sameFailure = (p: Problem) => `${p.code} ${p.field} ${p.value}`;
+  const seenErrors = new Set((previous?.errors ?? []).map(sameFailure));
   const seenWarnings = new Set((previous?.warnings ?? []).map((p) => `${p.field} ${p.message}`));
   if (changed && ips.length > 0) {
     const was = current.length > 0 ? ` (was ${current.join(', ')})` : '';
@@ -256,7 +276,7 @@ function outcome(
   if (changed && ips.length === 0) {
     events.push({ type: 'Normal', reason: 'IPReleased', message: `Released ${current.join(', ')}` });
   }
-  if (errors.length > 0 && (changed || !errors.every((e) => seenErrors.has(e.message)))) {
+  if (errors.length > 0 && (changed || !errors.every((e) => seenErrors.has(sameFailure(e))))) {
     events.push({
       type: 'Warning',
       reason: 'AllocationFailed',

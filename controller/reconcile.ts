@@ -6,6 +6,8 @@
 import type { V1EndpointSlice, V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
 import type { Problem } from '../shared/errors.ts';
 import type { ForwardingTable } from '../shared/model.ts';
+import type { NodeState } from '../shared/store/store.ts';
+import { isNodeExcluded, isNodeReady } from './backend-nodes.ts';
 import type { Pool } from './pool.ts';
 import { parsePools } from './pool-parse.ts';
 import { type AllocationPlan, allocateAll } from './reconcile-allocations.ts';
@@ -39,6 +41,8 @@ export interface PassResult {
   /** The forwarding table, version 0: the publisher stamps versions. */
   readonly table: ForwardingTable;
   readonly tableProblems: readonly Problem[];
+  /** Ready / excluded state of every node, for speakers choosing VIP owners (sorted by name). */
+  readonly nodeStates: readonly NodeState[];
 }
 
 /** Run one pass. `previous` carries the last pools and plan so that IPs and refused edits stay stable. */
@@ -71,5 +75,13 @@ export function reconcile(
     plan,
     table: compiled.table,
     tableProblems: compiled.problems,
+    nodeStates: objects.nodes
+      .filter((n) => n.metadata?.name)
+      .map((n) => ({
+        node: n.metadata!.name!,
+        ready: isNodeReady(n),
+        excludeFromExternalLB: isNodeExcluded(n),
+      }))
+      .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0)),
   };
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runCli } from './run-cli.ts';
+import { BIN, runCli } from './run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-plan-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,5 +77,25 @@ describe('switchyard plan', () => {
     const r = await runCli(['plan', '--config', join(dir, 'missing.yaml')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /^error: .*missing\.yaml.*no such file/m);
+  });
+});
+
+describe('SWITCHYARD_* environment twins', () => {
+  it('take effect for the command they name and are ignored with a warning otherwise', async () => {
+    const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [BIN, 'plan', '--config', 'examples/demo.yaml'],
+        {
+          env: { ...process.env, SWITCHYARD_OUTPUT: 'json', SWITCHYARD_NODE_NAME: 'n1' },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(JSON.parse(r.stdout).services, 'SWITCHYARD_OUTPUT=json selected JSON output');
+    assert.match(r.stderr, /ignoring SWITCHYARD_NODE_NAME/);
   });
 });

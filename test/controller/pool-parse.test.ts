@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
+import ipaddr from 'ipaddr.js';
 import { compileSelector, selectorMatches } from '../../controller/label-selector.ts';
 import { parsePools } from '../../controller/pool-parse.ts';
 import {
@@ -9,6 +10,7 @@ import {
   formatRange,
   isBuggyIPv4,
   parseCidr,
+  parseIp,
   parseIpRangeText,
 } from '../../shared/ip.ts';
 import { poolObject } from './objects.ts';
@@ -243,6 +245,19 @@ describe('CIDR and range parsing properties (seeded)', () => {
       }),
       { seed: 20240602, numRuns: 300 },
     );
+  });
+
+  it('IPv4 addresses parse and print exactly as ipaddr.js does, and octal-looking ones are refused', () => {
+    fc.assert(
+      fc.property(v4, (value) => {
+        const text = formatIp(4, value);
+        const bytes = [24n, 16n, 8n, 0n].map((s) => Number((value >> s) & 0xffn));
+        assert.equal(text, ipaddr.fromByteArray(bytes).toString());
+        assert.equal(parseIp(text)?.value, value);
+      }),
+      { seed: 20240604, numRuns: 300 },
+    );
+    for (const bad of ['01.2.3.4', '1.2.3.256', '1.2.3', '1.2.3.4.5']) assert.equal(parseIp(bad), null, bad);
   });
 
   it('countBuggyIPv4 agrees with counting address by address', () => {

@@ -1,0 +1,203 @@
+/**
+ * The controller's loop: when the objects change, run one reconcile pass and make its result true —
+ * Service status and events, pool status, and the published forwarding table. Changes are coalesced
+ * (one pass at a time, the next one after `debounceMs`), a failed pass is retried with backoff, and
+ * nothing is written before the source has delivered its first complete view.
+ */
+
+import { formatProblem } from '../shared/errors.ts';
+import type { Logger } from '../shared/log.ts';
+import type { ForwardingTable } from '../shared/model.ts';
+import type { NodeState } from '../shared/store/store.ts';
+import { type ClusterObjects, type PassResult, type ReconcileOptions, reconcile } from './reconcile.ts';
+import type { PoolStatus, ServiceOutcome } from './reconcile-allocations.ts';
+
+/** Where the objects come from: informers, or a manifest file. */
+export interface ObjectSource {
+  /** Resolves once a first complete view is available (informers synced, file read). */
+  start(): Promise<void>;
+  snapshot(): ClusterObjects;
+  /** Called after any change; cheap, may be called in bursts. */
+  onChange(listener: () => void): void;
+  stop(): Promise<void>;
+}
+
+/** Where outcomes are written: the Kubernetes API, or nowhere but the log in manifest mode. */
+export interface OutcomeWriter {
+  /** Make the Service's status and allocation annotation say `outcome.ips` / `outcome.pool`. */
+  writeService(outcome: ServiceOutcome): Promise<void>;
+  recordEvents(outcome: ServiceOutcome): Promise<void>;
+  writePoolStatus(status: PoolStatus): Promise<void>;
+}
+
+/** Publishes the forwarding table to the speakers; the store stamps the version. */
+export interface TablePublisher {
+  publish(table: ForwardingTable): Promise<void>;
+  /** Publish node readiness for VIP-owner choice (speakers have no Kubernetes access). */
+  publishNodeStates?(states: readonly NodeState[]): Promise<void>;
+}
+
+/** Backoff after a failed pass: doubles from the first value up to the last. */
+export const PASS_RETRY_MS = { first: 200, max: 10_000 } as const;
+
+/** Settings of the loop. */
+export interface ControllerLoopOptions {
+  readonly source: ObjectSource;
+  readonly writer: OutcomeWriter;
+  readonly publisher: TablePublisher;
+  readonly logger: Logger;
+  readonly reconcile?: ReconcileOptions;
+  /** Quiet time after a change before a pass runs, so a burst of events costs one pass. */
+  readonly debounceMs?: number;
+  /** Called after every completed pass (status views, tests). */
+  readonly onPass?: (result: PassResult) => void;
+}
+
+function tableContent(table: ForwardingTable): string {
+  return JSON.stringify(table.listeners);
+}
+
+/** Runs reconcile passes for as long as it is started (the leader's job). */
+export class ControllerLoop {
+  private readonly opts: ControllerLoopOptions;
+  private previous: PassResult | undefined;
+  /** What was last written successfully, so unchanged things are not written again. */
+  private readonly writtenServices = new Map<string, string>();
+  private readonly writtenPools = new Map<string, string>();
+  private publishedTable: string | undefined;
+  private publishedNodes: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private dirty = false;
+  private stopped = true;
+  private retryMs: number = PASS_RETRY_MS.first;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: ControllerLoopOptions) {
+    this.opts = opts;
+  }
+
+  /** Wait for the source's first complete view, then run the first pass. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.opts.source.start();
+    this.opts.source.onChange(() => this.schedule(this.opts.debounceMs ?? 100));
+    await this.runPass();
+  }
+
+  /** Stop scheduling passes; a pass in flight finishes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.idle();
+  }
+
+  /** The last pass's result, if any. */
+  last(): PassResult | undefined {
+    return this.previous;
+  }
+
+  /** Resolves when no pass is running or scheduled (tests, shutdown). */
+  idle(): Promise<void> {
+    if (!this.running && !this.timer) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.dirty = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runPass();
+    }, delayMs);
+  }
+
+  private async runPass(): Promise<void> {
+    if (this.stopped) return;
+    this.running = true;
+    this.dirty = false;
+    let failed = false;
+    try {
+      await this.pass();
+      this.retryMs = PASS_RETRY_MS.first;
+    } catch (err) {
+      failed = true;
+      this.opts.logger.error(
+        { event: 'reconcile-failed', err, retryMs: this.retryMs },
+        'reconcile pass failed; retrying',
+      );
+    } finally {
+      this.running = false;
+    }
+    if (failed) {
+      const delay = this.retryMs;
+      this.retryMs = Math.min(this.retryMs * 2, PASS_RETRY_MS.max);
+      this.schedule(delay);
+    } else if (this.dirty) this.schedule(0);
+    if (!this.running && !this.timer) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private async pass(): Promise<void> {
+    const { logger, writer, publisher } = this.opts;
+    const result = reconcile(this.opts.source.snapshot(), this.opts.reconcile ?? {}, this.previous);
+    const problemsBefore = new Set((this.previous?.poolProblems ?? []).map(formatProblem));
+    for (const p of result.poolProblems) {
+      const line = formatProblem(p);
+      if (!problemsBefore.has(line)) logger.warn({ event: 'pool-refused', reason: p.code }, line);
+    }
+    const tableBefore = new Set((this.previous?.tableProblems ?? []).map(formatProblem));
+    for (const p of result.tableProblems) {
+      const line = formatProblem(p);
+      if (!tableBefore.has(line)) logger.warn({ event: 'listener-problem', reason: p.code }, line);
+    }
+    this.previous = result;
+    // The table first: the data plane should serve a new VIP by the time the Service shows it.
+    const content = tableContent(result.table);
+    if (content !== this.publishedTable) {
+      await publisher.publish(result.table);
+      this.publishedTable = content;
+      logger.info(
+        { event: 'table-published', listeners: result.table.listeners.length },
+        'forwarding table published',
+      );
+    }
+    const nodes = JSON.stringify(result.nodeStates);
+    if (publisher.publishNodeStates && nodes !== this.publishedNodes) {
+      await publisher.publishNodeStates(result.nodeStates);
+      this.publishedNodes = nodes;
+    }
+    const errors: unknown[] = [];
+    const present = new Set(result.plan.services.map((o) => `${o.namespace}/${o.name}`));
+    for (const key of this.writtenServices.keys()) if (!present.has(key)) this.writtenServices.delete(key);
+    for (const outcome of result.plan.services) {
+      const key = `${outcome.namespace}/${outcome.name}`;
+      const want = `${outcome.ips.join(',')}|${outcome.pool ?? ''}`;
+      try {
+        if (outcome.events.length > 0) await writer.recordEvents(outcome);
+        if (outcome.changed && this.writtenServices.get(key) !== want) {
+          await writer.writeService(outcome);
+          this.writtenServices.set(key, want);
+        }
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    for (const status of result.plan.pools) {
+      const want = JSON.stringify(status);
+      if (this.writtenPools.get(status.name) === want) continue;
+      try {
+        await writer.writePoolStatus(status);
+        this.writtenPools.set(status.name, want);
+      } catch (err) {
+        errors.push(err);
+      }
+    }
+    this.opts.onPass?.(result);
+    if (errors.length > 0) throw new AggregateError(errors, `${errors.length} write(s) failed`);
+  }
+}

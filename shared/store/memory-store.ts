@@ -1,0 +1,249 @@
+/**
+ * The store for single-process mode: a client of an in-process `MemoryBackend`. It runs the same
+ * publisher and follower as the Redis store, so tables go through the same encoding, versioning,
+ * announcements and validation, and it passes the same contract tests.
+ */
+import type { Logger } from '../log.ts';
+import { silentLogger } from '../log.ts';
+import type { ForwardingTable } from '../model.ts';
+import { MemoryBackend } from './memory-backend.ts';
+import {
+  DEFAULT_RESYNC_INTERVAL_MS,
+  type LeaseGrant,
+  type LeaseInfo,
+  type LeaseRenewal,
+  type LeaseRequest,
+  type LiveSpeaker,
+  type NodeState,
+  type PublishResult,
+  type SpeakerInfo,
+  type Store,
+  type SubscribeOptions,
+  type TableHandlers,
+  type TableLoad,
+  type TableSubscription,
+} from './store.ts';
+import { announcementText } from './table-announcement.ts';
+import { decodeListeners, tableOf } from './table-codec.ts';
+import {
+  type StoredFields,
+  type StoredTable,
+  TableFollower,
+  type TableHead,
+  type TableReader,
+} from './table-follower.ts';
+import { TablePublisher, type TableWriter } from './table-publisher.ts';
+
+/** Names the in-process table in problems and logs. */
+const SOURCE = 'memory:table';
+
+/** Options of a memory store. */
+export interface MemoryStoreOptions {
+  /** Share a backend between clients (controller and speaker); a new one by default. */
+  readonly backend?: MemoryBackend;
+  readonly logger?: Logger;
+}
+
+/** The table half of a memory store, reading and writing the backend as the Redis scripts do. */
+function backendTableIo(b: MemoryBackend): TableReader & TableWriter {
+  return {
+    readHead: () =>
+      b.call(() => (b.generation === null ? null : { generation: b.generation, version: b.version })),
+    readAll: () =>
+      b.call((): StoredTable | null =>
+        b.generation === null
+          ? null
+          : { generation: b.generation, version: b.version, fields: [...b.fields] },
+      ),
+    readSome: (keys) =>
+      b.call((): StoredFields | null =>
+        b.generation === null
+          ? null
+          : {
+              generation: b.generation,
+              version: b.version,
+              values: keys.map((k) => b.fields.get(k) ?? null),
+            },
+      ),
+    writeFull: (fields, newGeneration) =>
+      b.call((): TableHead => {
+        if (b.generation === null) b.generation = newGeneration;
+        b.fields = new Map(fields);
+        b.version++;
+        b.announce(announcementText({ kind: 'full', generation: b.generation, version: b.version }));
+        return { generation: b.generation, version: b.version };
+      }),
+    writeDelta: (base, changed, removed) =>
+      b.call((): TableHead | null => {
+        if (b.generation !== base.generation || b.version !== base.version) return null;
+        for (const [k, v] of changed) b.fields.set(k, v);
+        for (const k of removed) b.fields.delete(k);
+        b.version++;
+        b.announce(
+          announcementText({
+            kind: 'delta',
+            generation: b.generation,
+            version: b.version,
+            changed: [...changed.keys()],
+            removed,
+          }),
+        );
+        return { generation: b.generation, version: b.version };
+      }),
+  };
+}
+
+/** A `Store` on an in-process backend. */
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  readonly target = 'in-process';
+  readonly backend: MemoryBackend;
+  private readonly log: Logger;
+  private readonly io: TableReader & TableWriter;
+  private readonly publisher: TablePublisher;
+  private readonly followers = new Set<TableFollower>();
+
+  constructor(opts: MemoryStoreOptions = {}) {
+    this.backend = opts.backend ?? new MemoryBackend();
+    this.log = opts.logger ?? silentLogger();
+    this.io = backendTableIo(this.backend);
+    this.publisher = new TablePublisher(this.io, this.log);
+  }
+
+  publishTable(table: ForwardingTable): Promise<PublishResult> {
+    return this.publisher.publish(table);
+  }
+
+  async loadTable(): Promise<TableLoad> {
+    const stored = await this.io.readAll();
+    if (stored === null) return { state: 'absent' };
+    const decoded = await decodeListeners(stored.fields, SOURCE);
+    if (!decoded.ok) {
+      return {
+        state: 'refused',
+        generation: stored.generation,
+        version: stored.version,
+        problems: decoded.problems,
+      };
+    }
+    return { state: 'ok', generation: stored.generation, table: tableOf(decoded.value, stored.version) };
+  }
+
+  subscribeTable(handlers: TableHandlers, opts: SubscribeOptions = {}): TableSubscription {
+    let detach = (): void => {};
+    const follower = new TableFollower(this.io, handlers, {
+      source: SOURCE,
+      logger: this.log,
+      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
+      onClose: () => {
+        detach();
+        this.followers.delete(follower);
+      },
+    });
+    this.followers.add(follower);
+    detach = this.backend.link({
+      connected: () => follower.connected(),
+      announced: (t) => follower.announced(t),
+    });
+    return follower;
+  }
+
+  // SpeakerRegistry
+
+  heartbeat(speaker: SpeakerInfo, ttlMs: number): Promise<void> {
+    const b = this.backend;
+    return b.call(() => {
+      b.speakers.set(speaker.node, { info: { ...speaker }, expiresAt: b.now() + ttlMs });
+    });
+  }
+
+  removeSpeaker(node: string): Promise<void> {
+    const b = this.backend;
+    return b.call(() => {
+      b.speakers.delete(node);
+    });
+  }
+
+  listSpeakers(): Promise<LiveSpeaker[]> {
+    return this.backend.call(() => this.backend.liveSpeakers());
+  }
+
+  // NodeStateStore
+
+  publishNodeStates(states: readonly NodeState[]): Promise<void> {
+    const b = this.backend;
+    return b.call(() => {
+      b.nodeStates = states.map((s) => ({ ...s }));
+    });
+  }
+
+  nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
+    const b = this.backend;
+    return b.call(() => (b.nodeStates === null ? null : new Map(b.nodeStates.map((s) => [s.node, s]))));
+  }
+
+  // LeaseStore
+
+  acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
+    const b = this.backend;
+    return b.call((): LeaseGrant => {
+      const now = b.now();
+      const cur = b.liveLease(req.vip);
+      if (cur) {
+        if (cur.token === req.token) {
+          cur.expiresAt = now + req.ttlMs;
+          return { acquired: true, epoch: cur.epoch };
+        }
+        return {
+          acquired: false,
+          holder: cur.node,
+          epoch: cur.epoch,
+          remainingMs: Math.round(cur.expiresAt - now),
+        };
+      }
+      const epoch = Math.max((b.epochs.get(req.vip) ?? 0) + 1, (req.minEpoch ?? 0) + 1);
+      b.epochs.set(req.vip, epoch);
+      b.leases.set(req.vip, { node: req.node, token: req.token, epoch, expiresAt: now + req.ttlMs });
+      return { acquired: true, epoch };
+    });
+  }
+
+  renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal> {
+    const b = this.backend;
+    return b.call((): LeaseRenewal => {
+      const cur = b.liveLease(vip);
+      if (cur && cur.token === token) {
+        cur.expiresAt = b.now() + ttlMs;
+        return { renewed: true, epoch: cur.epoch };
+      }
+      return { renewed: false, holder: cur?.node ?? null };
+    });
+  }
+
+  releaseLease(vip: string, token: string): Promise<boolean> {
+    const b = this.backend;
+    return b.call(() => {
+      const cur = b.liveLease(vip);
+      if (!cur || cur.token !== token) return false;
+      b.leases.delete(vip);
+      return true;
+    });
+  }
+
+  readLeases(vips: readonly string[]): Promise<LeaseInfo[]> {
+    const b = this.backend;
+    return b.call(() => {
+      const now = b.now();
+      const out: LeaseInfo[] = [];
+      for (const vip of vips) {
+        const l = b.liveLease(vip);
+        if (l) out.push({ vip, holder: l.node, epoch: l.epoch, remainingMs: Math.round(l.expiresAt - now) });
+      }
+      return out;
+    });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.followers].map((f) => f.close()));
+  }
+}

@@ -1,0 +1,316 @@
+/**
+ * The store on Redis (standalone or Sentinel) through ioredis. One connection carries commands and
+ * a second one, opened on the first subscription, carries the table channel. Multi-key changes are
+ * Lua scripts (redis-scripts.ts) or MULTI transactions, so readers never see half a change; the key
+ * layout is in store-keys.ts and docs/store.md.
+ */
+import { Redis } from 'ioredis';
+import { type Logger, silentLogger } from '../log.ts';
+import type { ForwardingTable } from '../model.ts';
+import { type RedisConnection, redactUrl } from './redis-options.ts';
+import { defineScripts, type ScriptRunner } from './redis-scripts.ts';
+import { redisTableIo } from './redis-table-io.ts';
+import { execResults } from './redis-transaction.ts';
+import {
+  DEFAULT_RESYNC_INTERVAL_MS,
+  type LeaseGrant,
+  type LeaseInfo,
+  type LeaseRenewal,
+  type LeaseRequest,
+  type LiveSpeaker,
+  type NodeState,
+  type PublishResult,
+  type SpeakerInfo,
+  type Store,
+  type SubscribeOptions,
+  type TableHandlers,
+  type TableLoad,
+  type TableSubscription,
+} from './store.ts';
+import { type StoreKeys, storeKeys } from './store-keys.ts';
+import { decodeListeners, tableOf } from './table-codec.ts';
+import { TableFollower, type TableReader } from './table-follower.ts';
+import { TablePublisher, type TableWriter } from './table-publisher.ts';
+
+/** How long `close()` waits for pending replies before dropping the connection. */
+const QUIT_GRACE_MS = 1000;
+
+/** Options of a Redis store. */
+export interface RedisStoreOptions {
+  readonly logger?: Logger;
+}
+
+function isSpeakerHash(h: Record<string, string>): boolean {
+  return ['node', 'address', 'startedAt', 'version'].every((k) => typeof h[k] === 'string');
+}
+
+function isNodeState(v: unknown): v is NodeState {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return (
+    typeof o['node'] === 'string' &&
+    typeof o['ready'] === 'boolean' &&
+    typeof o['excludeFromExternalLB'] === 'boolean'
+  );
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** A `Store` on Redis. */
+export class RedisStore implements Store {
+  readonly kind = 'redis';
+  readonly target: string;
+  readonly keys: StoreKeys;
+  private readonly cmd: Redis;
+  private sub: Redis | null = null;
+  private subscribed = false;
+  private readonly log: Logger;
+  private readonly followers = new Set<TableFollower>();
+  private readonly publisher: TablePublisher;
+  private readonly io: TableReader & TableWriter;
+  private readonly runScript: ScriptRunner;
+  private connectedBefore = false;
+  private unreachable = false;
+  private closed = false;
+
+  constructor(conn: RedisConnection, opts: RedisStoreOptions = {}) {
+    this.target = conn.target;
+    this.keys = storeKeys(conn.keyPrefix);
+    this.log = (opts.logger ?? silentLogger()).child({ store: conn.target });
+    this.cmd = new Redis({ ...conn.options, lazyConnect: false });
+    this.runScript = defineScripts(this.cmd);
+    this.cmd.on('ready', () => this.onReady());
+    this.cmd.on('error', (err: Error) => this.onError(err));
+    this.io = redisTableIo(this.cmd, this.keys, this.runScript);
+    this.publisher = new TablePublisher(this.io, this.log);
+  }
+
+  private onReady(): void {
+    this.unreachable = false;
+    if (!this.connectedBefore) {
+      this.connectedBefore = true;
+      this.log.info({ event: 'store-connected' }, 'connected to Redis');
+      return;
+    }
+    this.log.info({ event: 'store-reconnected' }, 'reconnected to Redis');
+    this.publisher.republishIfLost().catch((err: unknown) => {
+      this.log.warn({ event: 'table-republish-failed', err }, 'could not check whether Redis lost the table');
+    });
+  }
+
+  private onError(err: Error): void {
+    // One line per outage, not one per reconnect attempt.
+    if (this.unreachable || this.closed) return;
+    this.unreachable = true;
+    this.log.warn(
+      { event: 'store-unreachable', err: redactUrl(err.message) },
+      'Redis is unreachable; retrying',
+    );
+  }
+
+  publishTable(table: ForwardingTable): Promise<PublishResult> {
+    return this.publisher.publish(table);
+  }
+
+  async loadTable(): Promise<TableLoad> {
+    const stored = await this.io.readAll();
+    if (stored === null) return { state: 'absent' };
+    const decoded = await decodeListeners(stored.fields, this.keys.table);
+    if (!decoded.ok) {
+      return {
+        state: 'refused',
+        generation: stored.generation,
+        version: stored.version,
+        problems: decoded.problems,
+      };
+    }
+    return { state: 'ok', generation: stored.generation, table: tableOf(decoded.value, stored.version) };
+  }
+
+  subscribeTable(handlers: TableHandlers, opts: SubscribeOptions = {}): TableSubscription {
+    const follower = new TableFollower(this.io, handlers, {
+      source: this.keys.table,
+      logger: this.log,
+      resyncIntervalMs: opts.resyncIntervalMs ?? DEFAULT_RESYNC_INTERVAL_MS,
+      onClose: () => this.followers.delete(follower),
+    });
+    this.followers.add(follower);
+    const sub = this.subscriber();
+    if (this.subscribed && sub.status === 'ready') follower.connected();
+    return follower;
+  }
+
+  /** The subscriber connection: on every (re)connect it subscribes, then tells followers to reload. */
+  private subscriber(): Redis {
+    if (this.sub) return this.sub;
+    // Resubscribing by hand orders it before the reload, so no announcement falls between the two.
+    const sub = this.cmd.duplicate({ autoResubscribe: false, lazyConnect: false });
+    sub.on('error', (err: Error) => this.onError(err));
+    sub.on('close', () => {
+      this.subscribed = false;
+    });
+    sub.on('ready', () => {
+      sub.subscribe(this.keys.tableChannel).then(
+        () => {
+          this.subscribed = true;
+          for (const f of this.followers) f.connected();
+        },
+        (err: unknown) => {
+          this.log.warn({ event: 'table-subscribe-failed', err }, 'could not subscribe; reconnecting');
+          // A ready connection without the subscription would never reload: start over.
+          sub.disconnect(true);
+        },
+      );
+    });
+    sub.on('message', (channel: string, text: string) => {
+      if (channel !== this.keys.tableChannel) return;
+      for (const f of this.followers) f.announced(text);
+    });
+    this.sub = sub;
+    return sub;
+  }
+
+  // ---- speakers
+
+  async heartbeat(speaker: SpeakerInfo, ttlMs: number): Promise<void> {
+    const key = this.keys.speaker(speaker.node);
+    execResults(
+      await this.cmd
+        .multi()
+        .hset(key, {
+          node: speaker.node,
+          address: speaker.address,
+          startedAt: speaker.startedAt,
+          version: speaker.version,
+        })
+        .pexpire(key, ttlMs)
+        .sadd(this.keys.speakers, speaker.node)
+        .exec(),
+    );
+  }
+
+  async removeSpeaker(node: string): Promise<void> {
+    execResults(await this.cmd.multi().del(this.keys.speaker(node)).srem(this.keys.speakers, node).exec());
+  }
+
+  async listSpeakers(): Promise<LiveSpeaker[]> {
+    const nodes = (await this.cmd.smembers(this.keys.speakers)).sort();
+    if (nodes.length === 0) return [];
+    const p = this.cmd.pipeline();
+    for (const n of nodes) p.hgetall(this.keys.speaker(n)).pttl(this.keys.speaker(n));
+    const results = execResults(await p.exec());
+    const live: LiveSpeaker[] = [];
+    const gone: string[] = [];
+    nodes.forEach((node, i) => {
+      const h = results[2 * i] as Record<string, string>;
+      const ttl = Number(results[2 * i + 1]);
+      if (ttl === -2 || Object.keys(h).length === 0) gone.push(node);
+      else if (!isSpeakerHash(h) || h['node'] !== node) {
+        this.log.warn({ event: 'speaker-garbage', node }, 'a speaker registration is malformed; ignoring it');
+      } else {
+        live.push({
+          node,
+          address: h['address']!,
+          startedAt: h['startedAt']!,
+          version: h['version']!,
+          remainingMs: ttl,
+        });
+      }
+    });
+    // The index is cleaned lazily: a registration that expired leaves its name behind.
+    if (gone.length > 0) await this.cmd.srem(this.keys.speakers, ...gone);
+    return live;
+  }
+
+  // ---- node states
+
+  async publishNodeStates(states: readonly NodeState[]): Promise<void> {
+    const doc = states.map((s) => ({
+      node: s.node,
+      ready: s.ready,
+      excludeFromExternalLB: s.excludeFromExternalLB,
+    }));
+    await this.cmd.set(this.keys.nodeStates, JSON.stringify(doc));
+  }
+
+  async nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
+    const text = await this.cmd.get(this.keys.nodeStates);
+    if (text === null) return null;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      doc = null;
+    }
+    if (!Array.isArray(doc) || !doc.every(isNodeState)) {
+      this.log.warn(
+        { event: 'node-states-garbage' },
+        'the node states key is malformed; treating node states as unknown',
+      );
+      return null;
+    }
+    return new Map(doc.map((s) => [s.node, s]));
+  }
+
+  // ---- leases
+
+  async acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
+    const reply = (await this.runScript('syAcquireLease', [
+      this.keys.lease(req.vip),
+      this.keys.leaseEpoch(req.vip),
+      req.node,
+      req.token,
+      req.ttlMs,
+      req.minEpoch ?? 0,
+      Date.now(),
+    ])) as unknown[];
+    if (Number(reply[0]) === 1) return { acquired: true, epoch: Number(reply[1]) };
+    return {
+      acquired: false,
+      holder: String(reply[1]),
+      epoch: Number(reply[2]),
+      remainingMs: Math.max(0, Number(reply[3])),
+    };
+  }
+
+  async renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal> {
+    const reply = (await this.runScript('syRenewLease', [this.keys.lease(vip), token, ttlMs])) as unknown[];
+    if (Number(reply[0]) === 1) return { renewed: true, epoch: Number(reply[1]) };
+    const holder = reply[1];
+    return { renewed: false, holder: typeof holder === 'string' ? holder : null };
+  }
+
+  async releaseLease(vip: string, token: string): Promise<boolean> {
+    return Number(await this.runScript('syReleaseLease', [this.keys.lease(vip), token])) === 1;
+  }
+
+  async readLeases(vips: readonly string[]): Promise<LeaseInfo[]> {
+    if (vips.length === 0) return [];
+    const p = this.cmd.pipeline();
+    for (const vip of vips) p.hmget(this.keys.lease(vip), 'node', 'epoch').pttl(this.keys.lease(vip));
+    const results = execResults(await p.exec());
+    const out: LeaseInfo[] = [];
+    vips.forEach((vip, i) => {
+      const [node, epoch] = results[2 * i] as (string | null)[];
+      const ttl = Number(results[2 * i + 1]);
+      if (node && ttl > 0) out.push({ vip, holder: node, epoch: Number(epoch ?? 0), remainingMs: ttl });
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.followers].map((f) => f.close()));
+    const clients = this.sub ? [this.cmd, this.sub] : [this.cmd];
+    await Promise.all(
+      clients.map(async (c) => {
+        // QUIT waits for pending replies; a paused or dead server would never send them.
+        await Promise.race([c.quit().catch(() => undefined), delay(QUIT_GRACE_MS)]);
+        c.disconnect();
+      }),
+    );
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The cluster store: the one place the controller and every speaker meet. It holds the versioned
+ * forwarding table, the registry of live speakers, the readiness of nodes and the VIP leases.
+ * Two implementations keep the same contract: `RedisStore` (a cluster) and `MemoryStore` (one
+ * process). The key layout and the protocol are in docs/store.md.
+ */
+import type { Problem } from '../errors.ts';
+import type { ForwardingTable } from '../model.ts';
+
+/** Default key prefix: every key and the channel start with it. */
+export const DEFAULT_KEY_PREFIX = 'switchyard:';
+
+/** Default `SubscribeOptions.resyncIntervalMs`. */
+export const DEFAULT_RESYNC_INTERVAL_MS = 10_000;
+
+/** What a publish did. */
+export interface PublishResult {
+  /** The version the store gave this table (the input table's `version` is not used). */
+  readonly version: number;
+  /** Identity of the table's history; it changes only when the store lost the table (e.g. a wiped Redis). */
+  readonly generation: string;
+  readonly listeners: number;
+  /** `full`: the whole table was rewritten; `delta`: only changed listeners were written. */
+  readonly mode: 'full' | 'delta';
+}
+
+/** A table the store holds but that failed validation; the subscriber keeps its last good table. */
+export interface TableRefusal {
+  readonly generation: string;
+  readonly version: number;
+  readonly problems: readonly Problem[];
+}
+
+/** The result of reading the whole table once. */
+export type TableLoad =
+  /** Nothing was ever published (or the store lost it). */
+  | { readonly state: 'absent' }
+  | { readonly state: 'ok'; readonly generation: string; readonly table: ForwardingTable }
+  | ({ readonly state: 'refused' } & TableRefusal);
+
+/** Callbacks of a table subscription. */
+export interface TableHandlers {
+  /** A new good table; called for each version reached (versions that were skipped are not replayed). */
+  onTable(table: ForwardingTable, generation: string): void;
+  /** The store holds a table that does not validate; the last good table stays in use. */
+  onRefused?(refusal: TableRefusal): void;
+}
+
+/** Counters a subscription keeps, for tests and `switchyard status`. */
+export interface SubscriptionStats {
+  /** Whole-table reads (start, reconnect, gap, full publish, resync). */
+  readonly fullLoads: number;
+  /** Announcements applied by reading only the listeners they name. */
+  readonly deltaLoads: number;
+  /** Tables refused because they did not validate. */
+  readonly refusals: number;
+}
+
+/** Options of `subscribeTable`. */
+export interface SubscribeOptions {
+  /**
+   * How often to compare the store's version with the one held, catching an announcement that was
+   * lost while the connection looked fine (pub/sub is at-most-once). Default 10 s; 0 turns it off.
+   */
+  readonly resyncIntervalMs?: number;
+}
+
+/** A live table subscription. */
+export interface TableSubscription {
+  /** Version of the last good table applied, or null before the first one. */
+  readonly version: number | null;
+  readonly stats: SubscriptionStats;
+  /** Stop listening; no handler is called after this resolves. */
+  close(): Promise<void>;
+}
+
+/** The forwarding-table half of the store. The controller publishes; speakers subscribe. */
+export interface TableStore {
+  /**
+   * Write `table` as the next version and announce it. Listeners are serialised in slices that
+   * yield to the event loop, so a large table does not stall the caller's process.
+   */
+  publishTable(table: ForwardingTable): Promise<PublishResult>;
+  /** Read and validate the whole table once. */
+  loadTable(): Promise<TableLoad>;
+  /** Load the table now, follow announcements, and reload it whole after a reconnect or a gap. */
+  subscribeTable(handlers: TableHandlers, opts?: SubscribeOptions): TableSubscription;
+}
+
+/** One speaker as it registers itself. */
+export interface SpeakerInfo {
+  /** Kubernetes node name. */
+  readonly node: string;
+  /** The node address the speaker reports (its InternalIP). */
+  readonly address: string;
+  /** When the speaker process started, ISO 8601. */
+  readonly startedAt: string;
+  /** Switchyard version the speaker runs. */
+  readonly version: string;
+}
+
+/** A registered speaker and how long its registration has left. */
+export interface LiveSpeaker extends SpeakerInfo {
+  readonly remainingMs: number;
+}
+
+/** Liveness of speakers: heartbeat keys with a TTL, renewed by each speaker. */
+export interface SpeakerRegistry {
+  /** Register or renew `speaker` for `ttlMs`. */
+  heartbeat(speaker: SpeakerInfo, ttlMs: number): Promise<void>;
+  /** Remove a speaker's registration at once (clean shutdown). */
+  removeSpeaker(node: string): Promise<void>;
+  /** Speakers whose heartbeat has not expired, by node name. */
+  listSpeakers(): Promise<LiveSpeaker[]>;
+}
+
+/** Whether a node may own VIPs, as the controller sees it in Kubernetes. */
+export interface NodeState {
+  readonly node: string;
+  /** The node's Ready condition is True. */
+  readonly ready: boolean;
+  /** The node carries `node.kubernetes.io/exclude-from-external-load-balancers`. */
+  readonly excludeFromExternalLB: boolean;
+}
+
+/** Node readiness published by the controller, because speakers have no Kubernetes credentials. */
+export interface NodeStateStore {
+  /** Replace the whole set of node states at once. */
+  publishNodeStates(states: readonly NodeState[]): Promise<void>;
+  /** The published node states by name, or null when the controller never published any. */
+  nodeStates(): Promise<ReadonlyMap<string, NodeState> | null>;
+}
+
+/** A request to take the lease of one VIP. */
+export interface LeaseRequest {
+  readonly vip: string;
+  readonly node: string;
+  /** Random per acquisition; renew and release must present it. */
+  readonly token: string;
+  readonly ttlMs: number;
+  /**
+   * The highest epoch the caller has seen for this VIP; the new epoch is above it even if the store
+   * lost its epoch counter (a Redis restarted without persistence).
+   */
+  readonly minEpoch?: number;
+}
+
+/** Outcome of an acquire: granted with a new epoch, or held by someone else. */
+export type LeaseGrant =
+  | { readonly acquired: true; readonly epoch: number }
+  | {
+      readonly acquired: false;
+      readonly holder: string;
+      readonly epoch: number;
+      readonly remainingMs: number;
+    };
+
+/** Outcome of a renew: extended, or no longer ours (`holder` null when the lease is free). */
+export type LeaseRenewal =
+  | { readonly renewed: true; readonly epoch: number }
+  | { readonly renewed: false; readonly holder: string | null };
+
+/** A lease as seen by an observer. */
+export interface LeaseInfo {
+  readonly vip: string;
+  readonly holder: string;
+  readonly epoch: number;
+  readonly remainingMs: number;
+}
+
+/** VIP leases: atomic acquire, compare-and-extend renew, compare-and-delete release. */
+export interface LeaseStore {
+  /** Take the lease if it is free or expired; the epoch increases with every grant. */
+  acquireLease(req: LeaseRequest): Promise<LeaseGrant>;
+  /** Extend the lease by `ttlMs` only if `token` still holds it. */
+  renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal>;
+  /** Delete the lease only if `token` still holds it; true when it did. */
+  releaseLease(vip: string, token: string): Promise<boolean>;
+  /** Current holders of `vips` (free VIPs are left out). */
+  readLeases(vips: readonly string[]): Promise<LeaseInfo[]>;
+}
+
+/** The whole store. */
+export interface Store extends TableStore, SpeakerRegistry, NodeStateStore, LeaseStore {
+  /** `redis` or `memory`, for logs and status. */
+  readonly kind: 'redis' | 'memory';
+  /** Where it points, safe to log (passwords redacted). */
+  readonly target: string;
+  /** Close connections and timers; pending subscriptions stop. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,148 @@
+/**
+ * How a forwarding table sits in the store: one JSON document per listener, keyed by its listener
+ * key. Listeners are written in the table-file format (docs/table-format.md) and read back through
+ * `parseTable`, so whatever a speaker accepts from the store passed the same validation as a table
+ * file, and garbage in a key becomes a Problem instead of a crash.
+ */
+import { type Problem, type Result, show } from '../errors.ts';
+import { type ForwardingTable, type Listener, listenerKey } from '../model.ts';
+import { parseTable } from '../table-parse.ts';
+import { forEachSliced } from './sliced-work.ts';
+
+/** A listener in the table-file format, with every field explicit so no default can drift. */
+export function listenerDocument(l: Listener): Record<string, unknown> {
+  const hc = l.healthCheck;
+  const timing = {
+    interval: l.healthTiming.intervalMs,
+    timeout: l.healthTiming.timeoutMs,
+    rise: l.healthTiming.rise,
+    fall: l.healthTiming.fall,
+  };
+  return {
+    service: l.service,
+    portName: l.portName,
+    vip: l.vip,
+    port: l.port,
+    protocol: l.protocol,
+    backends: l.backends.map((b) => ({ node: b.node, address: b.address, nodePort: b.nodePort })),
+    externalTrafficPolicy: l.trafficPolicy,
+    healthCheckNodePort: l.healthCheckNodePort,
+    healthCheck:
+      hc.type === 'http'
+        ? { type: 'http', port: hc.port, path: hc.path, ...timing }
+        : { type: 'tcp', ...timing },
+    algorithm: l.algorithm,
+    sessionAffinity: l.sessionAffinity,
+    proxyProtocol: l.proxyProtocol,
+    loadBalancerSourceRanges: [...l.sourceRanges],
+    maxConnections: l.maxConnections,
+    connectAttempts: l.connectAttempts,
+    timeouts: {
+      connect: l.timeouts.connectMs,
+      idle: l.timeouts.idleMs,
+      halfClosed: l.timeouts.halfClosedMs,
+      drain: l.timeouts.drainMs,
+    },
+  };
+}
+
+/** Encode every listener to `listener key → JSON`, in slices that yield to the event loop. */
+export async function encodeListeners(listeners: readonly Listener[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  await forEachSliced(listeners, (l) => {
+    out.set(listenerKey(l), JSON.stringify(listenerDocument(l)));
+  });
+  return out;
+}
+
+/** Decode and validate one stored listener. `source` names the hash in problems. */
+export function decodeListener(key: string, text: string, source: string): Result<Listener> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'store.malformed-listener',
+          object: `${source}[${key}]`,
+          field: '(listener)',
+          value: show(text),
+          message: `not valid JSON (${detail}); publish the table again from the controller`,
+        },
+      ],
+    };
+  }
+  const parsed = parseTable({ listeners: [doc] }, `${source}[${key}]`);
+  if (!parsed.ok) return parsed;
+  const listener = parsed.value.listeners[0];
+  if (listener === undefined) {
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'store.malformed-listener',
+          object: `${source}[${key}]`,
+          field: '(listener)',
+          value: show(text),
+          message: 'the stored listener decoded to nothing; publish the table again from the controller',
+        },
+      ],
+    };
+  }
+  if (listenerKey(listener) !== key) {
+    return {
+      ok: false,
+      problems: [
+        {
+          code: 'store.key-mismatch',
+          object: `${source}[${key}]`,
+          field: '(listener key)',
+          value: show(listenerKey(listener)),
+          message: `the listener stored under ${key} is ${listenerKey(listener)}; publish the table again from the controller`,
+        },
+      ],
+    };
+  }
+  return { ok: true, value: listener };
+}
+
+/** Decode stored listeners into `listener key → Listener`, in slices; every problem is collected. */
+export async function decodeListeners(
+  entries: Iterable<readonly [string, string]>,
+  source: string,
+): Promise<Result<Map<string, Listener>>> {
+  const out = new Map<string, Listener>();
+  const problems: Problem[] = [];
+  await forEachSliced(entries, ([key, text]) => {
+    const r = decodeListener(key, text, source);
+    if (r.ok) out.set(key, r.value);
+    else problems.push(...r.problems);
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: out };
+}
+
+/** The table for `listeners` at `version`, ordered by listener key so every reader sees one order. */
+export function tableOf(listeners: ReadonlyMap<string, Listener>, version: number): ForwardingTable {
+  const keys = [...listeners.keys()].sort();
+  return { version, listeners: keys.map((k) => listeners.get(k)!) };
+}
+
+/** What changed between two encoded tables. */
+export interface FieldDiff {
+  /** Keys that are new or whose JSON differs. */
+  readonly changed: readonly string[];
+  /** Keys that are gone. */
+  readonly removed: readonly string[];
+}
+
+/** Compare two encoded tables key by key. */
+export function diffFields(prev: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>): FieldDiff {
+  const changed: string[] = [];
+  const removed: string[] = [];
+  for (const [k, v] of next) if (prev.get(k) !== v) changed.push(k);
+  for (const k of prev.keys()) if (!next.has(k)) removed.push(k);
+  return { changed, removed };
+}

@@ -1,0 +1,348 @@
+/**
+ * The speaker's VIP ownership loop. Every tick it heartbeats its registration, renews the leases it
+ * holds, reads the live speakers and node states, and works towards the rendezvous choice:
+ *
+ * - it acquires a VIP it is the preferred owner of, but only when the lease is free: it never takes
+ *   a live lease from another node (stability over balance: a VIP stays where it is until its holder
+ *   lets go);
+ * - it releases a VIP it holds when another eligible node is preferred and has been live for
+ *   `handoverDelayMs` (so a flapping node does not drag VIPs back and forth), when the VIP left the
+ *   table, or when this node stopped being eligible;
+ * - when a lease passes its fenced deadline because the store did not answer, the VIP is
+ *   `suspended`, not lost: the speaker keeps the address and keeps forwarding, but sends no
+ *   gratuitous ARP, because nobody can acquire the lease without the store either. The loop takes
+ *   the lease again (new epoch) as soon as the store answers, or reports the VIP lost if another
+ *   node got it. docs/store.md explains the choice.
+ *
+ * Forwarding never depends on this loop: listeners stay bound on every speaker; ownership decides
+ * only which node attracts a VIP's traffic.
+ */
+import type { Logger } from '../../shared/log.ts';
+import { silentLogger } from '../../shared/log.ts';
+import type {
+  LeaseStore,
+  NodeState,
+  NodeStateStore,
+  SpeakerInfo,
+  SpeakerRegistry,
+} from '../../shared/store/store.ts';
+import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
+import { eligibleNodes, preferredOwner } from './rendezvous.ts';
+
+/** A VIP and the lease epoch of the change. */
+export interface OwnershipChange {
+  readonly vip: string;
+  readonly epoch: number;
+}
+
+/** Why this node no longer owns a VIP. */
+export type OwnershipLossReason =
+  /** Another node holds the lease now. */
+  | 'taken'
+  /** Released to the preferred owner. */
+  | 'handover'
+  /** The VIP is no longer in the table. */
+  | 'removed'
+  /** This node is not Ready, is excluded, or the controller does not list it. */
+  | 'not-eligible'
+  /** The lease lapsed and `retainOnStoreLoss` is off. */
+  | 'expired'
+  /** The loop was stopped. */
+  | 'stopped';
+
+/** A VIP this node no longer owns. */
+export interface OwnershipLoss extends OwnershipChange {
+  readonly reason: OwnershipLossReason;
+}
+
+/** What the speaker does on ownership changes. */
+export interface OwnershipHandlers {
+  /** This node owns the VIP: add the address and send gratuitous ARP. */
+  gained(change: OwnershipChange): void;
+  /** The lease lapsed without an answer from the store: stop gratuitous ARP, keep the address. */
+  suspended(change: OwnershipChange): void;
+  /** Another node owns it now, or will: remove the address. */
+  lost(loss: OwnershipLoss): void;
+}
+
+/** How this node stands with one VIP. */
+export type VipOwnership = 'owned' | 'suspended';
+
+/** Options of the loop. */
+export interface OwnershipLoopOptions {
+  readonly store: LeaseStore & SpeakerRegistry & NodeStateStore;
+  /** This speaker's registration; `self.node` is the lease holder name. */
+  readonly self: SpeakerInfo;
+  readonly handlers: OwnershipHandlers;
+  readonly timing?: Partial<LeaseTiming>;
+  /** TTL of the speaker registration; default the lease TTL. */
+  readonly heartbeatTtlMs?: number;
+  /**
+   * After start, and after the store comes back, wait this long (to see every live speaker) before
+   * acquiring VIPs this node did not hold; default the heartbeat TTL.
+   */
+  readonly settleMs?: number;
+  /** A preferred node must have been live this long before a holder hands a VIP over; default 3 s. */
+  readonly handoverDelayMs?: number;
+  /** Keep a VIP (suspended) when its lease lapses for want of an answer; default true. */
+  readonly retainOnStoreLoss?: boolean;
+  /** Monotonic clock in ms. */
+  readonly now?: () => number;
+  readonly logger?: Logger;
+}
+
+/** Default wait before handing a VIP to a node that (re)appeared. */
+export const DEFAULT_HANDOVER_DELAY_MS = 3000;
+
+/** What the loop knows about the other speakers. */
+interface View {
+  /** Eligible nodes, this one included when eligible. */
+  readonly eligible: readonly string[];
+  readonly selfEligible: boolean;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Keeps this node's share of VIP leases. */
+export class VipOwnershipLoop {
+  private readonly opts: OwnershipLoopOptions;
+  private readonly leases: VipLeases;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly node: string;
+  private readonly heartbeatTtlMs: number;
+  private readonly settleMs: number;
+  private readonly handoverDelayMs: number;
+  private readonly retain: boolean;
+  private vips = new Set<string>();
+  private readonly owned = new Map<string, { state: VipOwnership; epoch: number }>();
+  private view: View;
+  /** Monotonic time each node was first seen live in the current run of sightings. */
+  private readonly firstSeen = new Map<string, number>();
+  /** Monotonic time from which the settle wait runs: the start, and every recovery of the store. */
+  private settleFrom = 0;
+  private viewFailing = false;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private tickRunning: Promise<void> | null = null;
+  private heartbeatInFlight = false;
+  private viewInFlight = false;
+
+  constructor(opts: OwnershipLoopOptions) {
+    this.opts = opts;
+    this.node = opts.self.node;
+    this.now = opts.now ?? (() => performance.now());
+    this.log = (opts.logger ?? silentLogger()).child({ node: opts.self.node });
+    this.leases = new VipLeases({
+      store: opts.store,
+      node: this.node,
+      ...(opts.timing ? { timing: opts.timing } : {}),
+      now: this.now,
+      logger: this.log,
+      onLost: (loss) => this.onLeaseLost(loss),
+    });
+    this.heartbeatTtlMs = opts.heartbeatTtlMs ?? this.leases.timing.ttlMs;
+    this.settleMs = opts.settleMs ?? this.heartbeatTtlMs;
+    this.handoverDelayMs = opts.handoverDelayMs ?? DEFAULT_HANDOVER_DELAY_MS;
+    this.retain = opts.retainOnStoreLoss ?? true;
+    this.view = { eligible: [this.node], selfEligible: true };
+  }
+
+  /** The VIPs of the current table. */
+  setVips(vips: Iterable<string>): void {
+    this.vips = new Set(vips);
+    if (this.running) this.schedule(0);
+  }
+
+  /** Whether this node may send gratuitous ARP for `vip` now (its lease is within its fence). */
+  canAnnounce(vip: string): boolean {
+    return this.leases.canAnnounce(vip);
+  }
+
+  /** The VIPs this node owns or keeps suspended, with their epochs. */
+  snapshot(): { vip: string; state: VipOwnership; epoch: number }[] {
+    return [...this.owned].map(([vip, o]) => ({ vip, ...o })).sort((a, b) => (a.vip < b.vip ? -1 : 1));
+  }
+
+  /** Start ticking every renew interval. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.settleFrom = this.now();
+    this.schedule(0);
+  }
+
+  /**
+   * Stop ticking. By default release every lease and the registration, reporting each VIP lost
+   * (`stopped`); with `release: false` leave them to expire, as a crash would.
+   */
+  async stop(opts: { release?: boolean } = {}): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.tickRunning;
+    const release = opts.release !== false;
+    await this.leases.close({ release });
+    if (!release) return;
+    for (const [vip, o] of [...this.owned]) this.drop(vip, o.epoch, 'stopped');
+    await this.opts.store.removeSpeaker(this.node).catch(() => undefined);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      // A tick already running schedules the next one when it ends.
+      if (this.tickRunning) return;
+      this.tickRunning = this.tick().finally(() => {
+        this.tickRunning = null;
+        this.schedule(this.leases.timing.renewMs);
+      });
+    }, ms);
+  }
+
+  /** One round: fence, renew, heartbeat, look, then acquire or release towards the preferred owners. */
+  private async tick(): Promise<void> {
+    this.leases.checkDeadlines();
+    const work: Promise<unknown>[] = [this.leases.renewAll(), this.heartbeat()];
+    await Promise.race([this.refreshView(), delay(this.leases.timing.renewMs)]);
+    const view = this.view;
+    const now = this.now();
+    const settled = now - this.settleFrom >= this.settleMs;
+    for (const [vip, o] of [...this.owned]) {
+      if (!this.vips.has(vip)) work.push(this.giveUp(vip, o, 'removed'));
+      else if (!view.selfEligible) work.push(this.giveUp(vip, o, 'not-eligible'));
+    }
+    for (const vip of this.vips) {
+      const o = this.owned.get(vip);
+      if (o && !view.selfEligible) continue;
+      const preferred = preferredOwner(vip, view.eligible);
+      if (o?.state === 'owned') {
+        const since = preferred === undefined ? undefined : this.firstSeen.get(preferred);
+        if (preferred !== this.node && since !== undefined && now - since >= this.handoverDelayMs) {
+          work.push(this.giveUp(vip, o, 'handover'));
+        }
+      } else if (o?.state === 'suspended') {
+        // Stability: take back what this node had, whoever is preferred; handover comes later.
+        work.push(this.take(vip));
+      } else if (view.selfEligible && preferred === this.node && settled) {
+        work.push(this.take(vip));
+      }
+    }
+    await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeatInFlight) return;
+    this.heartbeatInFlight = true;
+    try {
+      await this.opts.store.heartbeat(this.opts.self, this.heartbeatTtlMs);
+    } catch (err) {
+      this.log.debug({ event: 'heartbeat-failed', err }, 'could not renew the speaker registration');
+    } finally {
+      this.heartbeatInFlight = false;
+    }
+  }
+
+  private async refreshView(): Promise<void> {
+    if (this.viewInFlight) return;
+    this.viewInFlight = true;
+    try {
+      const [speakers, states] = await Promise.all([
+        this.opts.store.listSpeakers(),
+        this.opts.store.nodeStates(),
+      ]);
+      if (this.viewFailing) {
+        // Registrations lapsed while the store was away; wait for every speaker to heartbeat again
+        // before choosing, or this node would grab VIPs whose holders are about to take them back.
+        this.viewFailing = false;
+        this.settleFrom = this.now();
+      }
+      this.setView(speakers, states);
+    } catch (err) {
+      // Keep the last view: without the store nothing can be acquired anyway.
+      if (!this.viewFailing) this.log.debug({ event: 'view-failed', err }, 'could not read live speakers');
+      this.viewFailing = true;
+    } finally {
+      this.viewInFlight = false;
+    }
+  }
+
+  private setView(
+    speakers: readonly { node: string }[],
+    states: ReadonlyMap<string, NodeState> | null,
+  ): void {
+    // This node counts as live while it runs, whether or not its own heartbeat has landed yet.
+    const all = speakers.some((s) => s.node === this.node) ? speakers : [...speakers, { node: this.node }];
+    const eligible = eligibleNodes(all, states);
+    const now = this.now();
+    for (const n of [...this.firstSeen.keys()]) if (!eligible.includes(n)) this.firstSeen.delete(n);
+    for (const n of eligible) if (!this.firstSeen.has(n)) this.firstSeen.set(n, now);
+    this.view = { eligible, selfEligible: eligible.includes(this.node) };
+  }
+
+  private async take(vip: string): Promise<void> {
+    const out = await this.leases.acquire(vip);
+    const o = this.owned.get(vip);
+    switch (out.kind) {
+      case 'gained':
+        this.owned.set(vip, { state: 'owned', epoch: out.epoch });
+        this.log.info({ event: 'vip-gained', vip, epoch: out.epoch }, 'this node owns the VIP');
+        this.emit('gained', { vip, epoch: out.epoch });
+        return;
+      case 'held':
+        if (o) this.drop(vip, o.epoch, 'taken');
+        return;
+      default:
+        return; // busy, late, unreachable: try again next tick
+    }
+  }
+
+  private async giveUp(vip: string, o: { epoch: number }, reason: OwnershipLossReason): Promise<void> {
+    this.drop(vip, o.epoch, reason);
+    await this.leases.release(vip);
+  }
+
+  /** Forget `vip` and report it lost. */
+  private drop(vip: string, epoch: number, reason: OwnershipLossReason): void {
+    if (!this.owned.delete(vip)) return;
+    this.log.info({ event: 'vip-lost', vip, epoch, reason }, 'this node no longer owns the VIP');
+    this.emit('lost', { vip, epoch, reason });
+  }
+
+  private onLeaseLost(loss: LeaseLoss): void {
+    const o = this.owned.get(loss.vip);
+    if (loss.reason === 'released' || !o || o.state !== 'owned') return;
+    if (loss.reason === 'refused' && loss.holder) {
+      this.drop(loss.vip, loss.epoch, 'taken');
+      return;
+    }
+    if (!this.retain) {
+      this.drop(loss.vip, loss.epoch, 'expired');
+      return;
+    }
+    o.state = 'suspended';
+    this.log.warn(
+      { event: 'vip-suspended', vip: loss.vip, epoch: loss.epoch, reason: loss.reason },
+      'VIP lease lapsed without an answer from the store; keeping the address, no gratuitous ARP',
+    );
+    this.emit('suspended', { vip: loss.vip, epoch: loss.epoch });
+  }
+
+  private emit(kind: 'gained' | 'suspended', change: OwnershipChange): void;
+  private emit(kind: 'lost', change: OwnershipLoss): void;
+  private emit(kind: 'gained' | 'suspended' | 'lost', change: OwnershipChange | OwnershipLoss): void {
+    try {
+      if (kind === 'lost') this.opts.handlers.lost(change as OwnershipLoss);
+      else this.opts.handlers[kind](change);
+    } catch (err) {
+      this.log.error(
+        { event: 'ownership-handler-failed', vip: change.vip, err },
+        'an ownership handler threw',
+      );
+    }
+  }
+}

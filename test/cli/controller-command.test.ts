@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { silentLogger } from '../../shared/log.ts';
+import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
+import { RedisStore } from '../../shared/store/redis-store.ts';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { BIN, runCli } from './run-cli.ts';
+
+describe('switchyard controller --config', { timeout: 60_000 }, () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+
+  it('publishes the manifest forwarding table and node states to Redis, and stops on SIGTERM', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        'controller',
+        '--config',
+        'examples/demo.yaml',
+        '--redis-url',
+        redis.url,
+        '--kube-proxy-health-port',
+        '0',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const conn = redisConnectionFrom({ redisUrl: redis.url });
+    assert.ok(conn.ok);
+    const store = new RedisStore(conn.value, { logger: silentLogger() });
+    try {
+      let load = await store.loadTable();
+      for (let i = 0; i < 100 && load.state !== 'ok'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        load = await store.loadTable();
+      }
+      assert.equal(load.state, 'ok', stderr);
+      if (load.state === 'ok') {
+        assert.deepEqual(
+          load.table.listeners.map((l) => `${l.service} ${l.vip}:${l.port}`),
+          ['demo/web 127.0.10.1:8080', 'demo/api 127.0.10.2:9090', 'shop/orders 127.0.10.3:7070'],
+        );
+        assert.deepEqual(load.table.listeners[0]!.healthCheck, { type: 'tcp' });
+      }
+      const nodes = await store.nodeStates();
+      assert.equal(nodes?.size, 3);
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+      await store.close();
+    }
+  });
+
+  it('exits 1 with one clear line when Redis does not answer', async () => {
+    const r = await runCli([
+      'controller',
+      '--config',
+      'examples/demo.yaml',
+      '--redis-url',
+      'redis://127.0.0.1:1',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: .*Redis does not answer.*--redis-url/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  });
+});

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Redis } from 'ioredis';
+import { type ForwardingTable, listenerKey } from '../../shared/model.ts';
+import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
+import { RedisStore } from '../../shared/store/redis-store.ts';
+import { storeKeys } from '../../shared/store/store-keys.ts';
+import { listenerDocument } from '../../shared/store/table-codec.ts';
+import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { EventQueue } from './await-events.ts';
+import { openRedisStore, rawClient, uniquePrefix } from './redis-test-store.ts';
+import { makeTable, sortedListeners } from './table-fixture.ts';
+
+describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
+  let redis: TestRedis;
+  let raw: Redis;
+  const stores: RedisStore[] = [];
+  before(async () => {
+    redis = await startRedis();
+    raw = rawClient(redis);
+  });
+  after(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+    raw.disconnect();
+    await redis.stop();
+  });
+
+  it('reloads the whole table after reconnecting, finding a change that was never announced', async () => {
+    const prefix = uniquePrefix();
+    const keys = storeKeys(prefix);
+    const pub = openRedisStore(redis, prefix);
+    const subStore = openRedisStore(redis, prefix);
+    stores.push(pub, subStore);
+    await pub.publishTable(makeTable(5));
+    const tables = new EventQueue<{ table: ForwardingTable; generation: string }>();
+    const sub = subStore.subscribeTable(
+      { onTable: (table, generation) => tables.push({ table, generation }) },
+      { resyncIntervalMs: 0 },
+    );
+    const first = await tables.next((t) => t.table.version === 1);
+    // Silently add a listener and bump the version; only a whole reload can see it.
+    const hidden = makeTable(1, 50).listeners[0]!;
+    await raw.hset(keys.table, listenerKey(hidden), JSON.stringify(listenerDocument(hidden)));
+    await raw.incr(keys.tableVersion);
+    assert.equal(sub.version, 1);
+    await redis.restart({ keepData: true });
+    const got = await tables.next((t) => t.table.version === 2, 15_000, 'reload after reconnect');
+    assert.equal(got.generation, first.generation);
+    assert.equal(got.table.listeners.length, 6);
+    assert.ok(got.table.listeners.some((l) => l.vip === hidden.vip));
+    assert.ok(sub.stats.fullLoads >= 2);
+  });
+
+  it('keeps the last good table when Redis comes back empty, and the publisher writes it again', async () => {
+    const prefix = uniquePrefix();
+    const pub = openRedisStore(redis, prefix);
+    const subStore = openRedisStore(redis, prefix);
+    stores.push(pub, subStore);
+    const table = makeTable(7);
+    const published = await pub.publishTable(table);
+    const tables = new EventQueue<{ table: ForwardingTable; generation: string }>();
+    subStore.subscribeTable(
+      { onTable: (t, generation) => tables.push({ table: t, generation }) },
+      { resyncIntervalMs: 0 },
+    );
+    await tables.next((t) => t.table.version === published.version);
+    await redis.restart(); // without SAVE: every key is gone
+    const again = await tables.next(
+      (t) => t.generation !== published.generation,
+      15_000,
+      'republished table',
+    );
+    assert.deepEqual(sortedListeners(again.table), sortedListeners(table));
+    assert.equal(tables.pending().length, 0, 'no other (e.g. empty) table was delivered');
+    const load = await pub.loadTable();
+    assert.ok(load.state === 'ok' && load.table.listeners.length === 7);
+  });
+});
+
+describe('Redis store with AUTH', { timeout: 30_000 }, () => {
+  let redis: TestRedis;
+  before(async () => {
+    redis = await startRedis({ password: 'pw-from-file' });
+  });
+  after(() => redis.stop());
+
+  it('authenticates with the password read from a file and works end to end', async () => {
+    const conn = redisConnectionFrom(
+      { redisUrl: redis.url, redisPasswordFile: '/secret', redisKeyPrefix: uniquePrefix() },
+      { env: {}, readFile: (p) => (p === '/secret' ? 'pw-from-file\n' : '') },
+    );
+    assert.ok(conn.ok);
+    const store = new RedisStore(conn.value);
+    try {
+      const r = await store.publishTable(makeTable(2));
+      assert.equal(r.version, 1);
+      const load = await store.loadTable();
+      assert.ok(load.state === 'ok' && load.table.listeners.length === 2);
+    } finally {
+      await store.close();
+    }
+  });
+});
