@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Registry } from 'prom-client';
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../shared/duration.ts';
-import { formatProblem, UserError } from '../shared/errors.ts';
+import { UserError } from '../shared/errors.ts';
 import { createLogger, type LogFormat } from '../shared/log.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { parseHostPort } from './metrics-server.ts';
@@ -60,17 +60,7 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
         default: '127.0.0.1:9470',
         describe: 'host:port of the Prometheus endpoint (/metrics); port 0 picks one; "off" disables it',
       }) as never,
-  handler: async (args) => {
-    try {
-      await runSpeaker(args);
-    } catch (err) {
-      // yargs hands an async handler's rejection to its usage printer (help text, exit 1) rather
-      // than to bin/cli.ts's catch, so user errors are printed here the same way bin/cli.ts does.
-      if (!(err instanceof UserError)) throw err;
-      for (const p of err.problems) process.stderr.write(`error: ${formatProblem(p)}\n`);
-      process.exit(err.exitCode);
-    }
-  },
+  handler: (args) => runSpeaker(args),
 };
 
 /** Validate flags, start the speaker, and run until SIGTERM or SIGINT; then drain and exit 0. */
