@@ -65,13 +65,13 @@ export class SpeakerMetrics {
       }
     };
     perListener(
-      'switchyard_connections_active',
+      'switchyard_listener_connections_active',
       'Client connections open now, per listener.',
       'gauge',
       (e) => e.stats.active,
     );
     perListener(
-      'switchyard_connections_total',
+      'switchyard_listener_connections_total',
       'Client connections accepted and admitted, per listener.',
       'counter',
       (e) => e.stats.total,
@@ -95,7 +95,7 @@ export class SpeakerMetrics {
       (e) => (e.bound ? 1 : 0),
     );
     new Counter({
-      name: 'switchyard_bytes_total',
+      name: 'switchyard_listener_bytes_total',
       help: 'Bytes proxied, per listener and direction (to_backend, to_client).',
       labelNames: [...LISTENER_LABELS, 'direction'],
       registers,
@@ -108,7 +108,7 @@ export class SpeakerMetrics {
       },
     });
     new Counter({
-      name: 'switchyard_connections_rejected_total',
+      name: 'switchyard_listener_rejected_total',
       help: 'Client connections reset instead of proxied, per listener and reason.',
       labelNames: [...LISTENER_LABELS, 'reason'],
       registers,
@@ -122,7 +122,7 @@ export class SpeakerMetrics {
       },
     });
     new Counter({
-      name: 'switchyard_connection_timeouts_total',
+      name: 'switchyard_listener_timeouts_total',
       help: 'Connections or connect attempts ended by a timeout, per listener and kind (connect, idle, half_closed, drain).',
       labelNames: [...LISTENER_LABELS, 'kind'],
       registers,

@@ -139,7 +139,7 @@ describe('switchyard speaker (the real process)', () => {
     assert.equal(((await once(open, 'data')) as [Buffer])[0].toString(), 'before');
     const scraped = await (await fetch(`http://${metrics.address}:${metrics.port}/metrics`)).text();
     assert.match(scraped, /^switchyard_table_version 7$/m);
-    assert.match(scraped, /^switchyard_connections_active\{[^}]*\} 1$/m);
+    assert.match(scraped, /^switchyard_listener_connections_active\{[^}]*\} 1$/m);
 
     p.child.kill('SIGHUP');
     const reapplied = await within(10_000, 'SIGHUP to re-apply the table', p.waitFor('table-applied', 2));

@@ -57,6 +57,7 @@ describe('table file reloads', () => {
   let portA: number;
   let portB: number;
   let version = 1;
+  const health = new RecordingHealth();
 
   const listenerA = (backend: Backend) =>
     listenerDoc({
@@ -102,7 +103,7 @@ describe('table file reloads', () => {
       metricsAt: { host: '127.0.0.1', port: 0 },
       logger: silentLogger(),
       registry: new Registry(),
-      health: new RecordingHealth(),
+      health,
       debounceMs: 30,
     });
   });
@@ -183,6 +184,36 @@ describe('table file reloads', () => {
     assert.equal(refused.error, 'ECONNREFUSED');
     await echoes(open, 'while draining');
     await within(5000, 'open connection to be closed at the end of the drain', openEnding);
+  });
+
+  it('serves the data-plane series on /metrics, counted in the forwarding thread', {
+    timeout: 10_000,
+  }, async () => {
+    health.set(`tcp://${backend2.address}:${backend2.port}`, 'healthy');
+    const client = await connectClient(vipA, portA);
+    await echoes(client, 'metered');
+    const text = await scrape(speaker);
+    client.destroy();
+    const listener = `listener="${vipA}:${portA}/TCP",service="default/a"`;
+    assert.match(text, new RegExp(`^switchyard_listener_connections_active\\{${listener}\\} 1$`, 'm'));
+    const total = Number(
+      new RegExp(`^switchyard_listener_connections_total\\{${listener}\\} (\\d+)$`, 'm').exec(text)?.[1],
+    );
+    assert.ok(total >= 4, `connections_total ${total}`);
+    for (const series of [
+      `switchyard_listener_bytes_total{${listener},direction="to_backend"}`,
+      `switchyard_listener_bytes_total{${listener},direction="to_client"}`,
+      `switchyard_listener_rejected_total{${listener},reason="no-backend"} 0`,
+      `switchyard_connect_failures_total{${listener}} 0`,
+      `switchyard_connect_retries_total{${listener}} 0`,
+      `switchyard_listener_timeouts_total{${listener},kind="idle"} 0`,
+      `switchyard_listener_bound{${listener}} 1`,
+      `switchyard_table_applies_total `,
+      `switchyard_backend_health_state{target="tcp://${backend2.address}:${backend2.port}",state="healthy"} 1`,
+      `switchyard_backend_health_state{target="tcp://${backend2.address}:${backend2.port}",state="unhealthy"} 0`,
+    ]) {
+      assert.ok(text.includes(series), `missing ${series}`);
+    }
   });
 
   it('reports a listener it cannot bind, serves the others, and binds it on the next apply', {
