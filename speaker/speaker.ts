@@ -160,6 +160,17 @@ export class Speaker {
     return next;
   }
 
+  /**
+   * Serve a table that came from elsewhere than the file (a store subscriber, say), in order with
+   * file reloads. The table is already parsed, so it cannot be refused.
+   */
+  serve(table: ForwardingTable, reason: string): Promise<void> {
+    const run = () => this.#apply(table, JSON.stringify(table), reason);
+    const next = this.#queue.then(run, run);
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
   #refuse(problems: readonly Problem[], reason: string): void {
     this.#metrics.tableRefused();
     for (const p of problems) {
