@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +26,9 @@ describe('forwarding in worker threads', () => {
   let speaker: Speaker;
   let vip: string;
   let port: number;
+  /** A second listener on the same backends, limited to one connection per speaker. */
+  let limitedVip: string;
+  let limitedPort: number;
   let deadKey: string;
   let liveKey: string;
   const health = new RecordingHealth();
@@ -40,17 +42,22 @@ describe('forwarding in worker threads', () => {
     liveKey = healthTargetKey({ type: 'tcp' }, { node: '', address: live.address, nodePort: live.port });
     vip = loopbackAddress();
     port = await freePort(vip);
+    limitedVip = loopbackAddress();
+    limitedPort = await freePort(limitedVip);
+    const backends = [dead, { address: live.address, nodePort: live.port }];
     const path = join(dir, 'table.json');
     await writeFile(
       path,
       JSON.stringify({
         version: 3,
         listeners: [
+          listenerDoc({ vip, port, backends }),
           listenerDoc({
-            vip,
-            port,
+            service: 'default/limited',
+            vip: limitedVip,
+            port: limitedPort,
             maxConnections: 1,
-            backends: [dead, { address: live.address, nodePort: live.port }],
+            backends,
           }),
         ],
       }),
@@ -85,7 +92,7 @@ describe('forwarding in worker threads', () => {
     }
     assert.ok(health.failures.length >= 1 && health.failures.length <= 2, `failures ${health.failures}`);
     assert.ok(health.failures.every((k) => k === deadKey));
-    const [entry] = await speaker.plane.stats();
+    const entry = (await speaker.plane.stats()).find((e) => e.service === 'default/web');
     assert.equal(entry!.stats.total, 8);
     assert.equal(entry!.stats.connectFailures, health.failures.length);
     assert.equal(entry!.bound, true);
@@ -95,12 +102,11 @@ describe('forwarding in worker threads', () => {
     const clients: Socket[] = [];
     // With a limit of 1 only one of these can be open at a time, whichever worker accepts it.
     for (let i = 0; i < 4; i++) {
-      const s = connect({ host: vip, port });
+      const s = connect({ host: limitedVip, port: limitedPort });
       s.on('error', () => {});
+      s.write('x');
       clients.push(s);
-      await once(s, 'connect');
     }
-    for (const s of clients) s.write('x');
     const outcomes = await within(
       5000,
       'every client to be answered or reset',
@@ -117,7 +123,7 @@ describe('forwarding in worker threads', () => {
     assert.equal(outcomes.filter((o) => o === 'served').length, 1);
     assert.equal(outcomes.filter((o) => o === 'reset').length, 3);
     for (const s of clients) s.destroy();
-    const [entry] = await speaker.plane.stats();
+    const entry = (await speaker.plane.stats()).find((e) => e.service === 'default/limited');
     assert.equal(entry!.stats.rejected.limit, 3);
   });
 
