@@ -18,6 +18,7 @@ import {
   loopbackAddress,
   silentClient,
   startBackend,
+  table,
   within,
 } from './loopback.ts';
 import { RecordingHealth } from './recording-health.ts';
@@ -251,5 +252,16 @@ describe('table file reloads', () => {
     const c = await connectClient(vipC, portC);
     await echoes(c, 'C is bound now');
     c.destroy();
+  });
+
+  it('serves a table handed to it directly, as a store subscriber would', { timeout: 10_000 }, async () => {
+    version++;
+    const applied = once(speaker.events, 'applied');
+    await speaker.serve(table([listenerA(backend1)], version), 'store');
+    await applied;
+    assert.equal(speaker.table?.version, version);
+    const client = await connectClient(vipA, portA);
+    await echoes(client, 'from the store');
+    client.destroy();
   });
 });
