@@ -13,8 +13,9 @@ export interface Sweepable {
   sweep(now: number): void;
 }
 
-/** Shortest and longest tick; the tick is a quarter of the shortest timeout in use, within these. */
+/** Shortest tick; the tick is a quarter of the shortest timeout in use, within these bounds. */
 export const MIN_TICK_MS = 10;
+/** Longest tick. */
 export const MAX_TICK_MS = 1000;
 
 /** The tick for a given shortest timeout. */
