@@ -94,7 +94,7 @@ export class ControllerLoop {
     await this.runPass();
   }
 
-  /** Stop scheduling passes; a pass in flight finishes. */
+  /** Stop scheduling passes; a pass in flight writes nothing more and is waited for. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribe?.();
@@ -186,6 +186,8 @@ export class ControllerLoop {
     const present = new Set(result.plan.services.map((o) => `${o.namespace}/${o.name}`));
     for (const key of this.writtenServices.keys()) if (!present.has(key)) this.writtenServices.delete(key);
     for (const outcome of result.plan.services) {
+      // A leader that stepped down stops writing at once rather than at the end of a long pass.
+      if (this.stopped) return;
       const key = `${outcome.namespace}/${outcome.name}`;
       const drift = writer.serviceDrift?.(outcome);
       const want = `${outcome.ips.join(',')}|${outcome.pool ?? ''}|${drift?.want ?? ''}`;
@@ -203,6 +205,7 @@ export class ControllerLoop {
       }
     }
     for (const status of result.plan.pools) {
+      if (this.stopped) return;
       const want = JSON.stringify(status);
       if (this.writtenPools.get(status.name) === want) continue;
       try {
