@@ -62,6 +62,8 @@ export interface StoredEvent {
   readonly type: string;
   readonly message: string;
   readonly count: number;
+  /** The controller replica that recorded it. */
+  readonly instance: string;
 }
 
 /**
@@ -74,6 +76,8 @@ export class WriteLog {
   /** Every stored IPAddressPool status, by pool name. */
   readonly pools = new Recorder<{ readonly pool: string; readonly status: unknown }>();
   readonly violations: string[] = [];
+  /** Stored changes of any Service's status (not only its IPs). */
+  statusWrites = 0;
   /** Service → IPs now, and IP → Service now. */
   readonly #ips = new Map<string, readonly string[]>();
   readonly #holders = new Map<string, string>();
@@ -100,6 +104,7 @@ export class WriteLog {
         type?: string;
         message?: string;
         count?: number;
+        reportingInstance?: string;
       };
       this.events.push({
         object: `${o.involvedObject?.namespace}/${o.involvedObject?.name}`,
@@ -107,6 +112,7 @@ export class WriteLog {
         type: o.type ?? '',
         message: o.message ?? '',
         count: o.count ?? 1,
+        instance: o.reportingInstance ?? '',
       });
       return;
     }
@@ -116,6 +122,11 @@ export class WriteLog {
     }
     if (e.resource.plural !== 'services' || e.resource.group !== '') return;
     const service = keyOf(e.object);
+    if (
+      JSON.stringify(e.previous?.status ?? {}) !==
+      JSON.stringify(e.type === 'DELETED' ? {} : (e.object.status ?? {}))
+    )
+      this.statusWrites++;
     const before = ingressIps(e.previous);
     const after = e.type === 'DELETED' ? [] : ingressIps(e.object);
     if (before.join() === after.join()) return;
