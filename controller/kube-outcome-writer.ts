@@ -88,17 +88,19 @@ export class KubeOutcomeWriter implements OutcomeWriter {
     if (!svc) return;
     const ref = { namespace: outcome.namespace, name: outcome.name };
     const service = `${ref.namespace}/${ref.name}`;
+    let wrote = false;
     if ((svc.annotations[ALLOCATED_FROM_POOL_ANNOTATION] ?? null) !== outcome.pool) {
-      if (
-        !this.#check(`annotate Service ${service}`, await this.#writer.writeAllocatedPool(ref, outcome.pool))
-      )
-        return;
+      const written = await this.#writer.writeAllocatedPool(ref, outcome.pool);
+      if (!this.#check(`annotate Service ${service}`, written)) return;
+      wrote = true;
     }
     const ingress = wantedIngress(outcome, svc);
     if (!sameJson(shownIngress(svc), ingress)) {
       const written = await this.#writer.writeServiceIngress(ref, outcome.ips, ingressPorts(svc));
       if (!this.#check(`write the status of Service ${service}`, written)) return;
+      wrote = true;
     }
+    if (!wrote) return;
     if (outcome.ips.length > 0) {
       this.#log.info(
         { event: 'service-allocated', service, vip: outcome.ips.join(','), pool: outcome.pool },

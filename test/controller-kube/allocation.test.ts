@@ -68,6 +68,40 @@ describe('switchyard controller (Kubernetes mode)', { timeout: 40_000 }, () => {
     );
   });
 
+  it('rewrites the ingress ports when the Service gains a port, keeping its IP', async () => {
+    const shop = cluster.service('web', 'shop')!;
+    const spec = shop.spec as { ports: object[] };
+    cluster.server.seed({
+      ...shop,
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'shop', namespace: 'web', annotations: shop.metadata.annotations },
+      spec: {
+        ...spec,
+        ports: [...spec.ports, { name: 'https', protocol: 'TCP', port: 443, nodePort: 30443 }],
+      },
+    });
+    await cluster.writes.statuses.until(
+      (ss) => ss.some((s) => s.service === 'web/shop' && JSON.stringify(s.status).includes('443')),
+      'the ingress to list port 443',
+    );
+    assert.deepEqual(cluster.service('web', 'shop')?.status, {
+      loadBalancer: {
+        ingress: [
+          {
+            ip: '127.0.20.1',
+            ipMode: 'Proxy',
+            ports: [
+              { port: 80, protocol: 'TCP' },
+              { port: 443, protocol: 'TCP' },
+            ],
+          },
+        ],
+      },
+    });
+    assert.deepEqual(cluster.writes.violations, []);
+  });
+
   it('exits 0 on SIGTERM after releasing its Lease', async () => {
     const code = await controller.stop();
     assert.equal(code, 0, controller.stderr);

@@ -76,8 +76,8 @@ export class WriteLog {
   /** Every stored IPAddressPool status, by pool name. */
   readonly pools = new Recorder<{ readonly pool: string; readonly status: unknown }>();
   readonly violations: string[] = [];
-  /** Stored changes of any Service's status (not only its IPs). */
-  statusWrites = 0;
+  /** Stored changes of any Service's status (not only its IPs), with the status written. */
+  readonly statuses = new Recorder<{ readonly service: string; readonly status: unknown }>();
   /** Service → IPs now, and IP → Service now. */
   readonly #ips = new Map<string, readonly string[]>();
   readonly #holders = new Map<string, string>();
@@ -122,11 +122,10 @@ export class WriteLog {
     }
     if (e.resource.plural !== 'services' || e.resource.group !== '') return;
     const service = keyOf(e.object);
-    if (
-      JSON.stringify(e.previous?.status ?? {}) !==
-      JSON.stringify(e.type === 'DELETED' ? {} : (e.object.status ?? {}))
-    )
-      this.statusWrites++;
+    const status = e.type === 'DELETED' ? {} : (e.object.status ?? {});
+    if (JSON.stringify(e.previous?.status ?? {}) !== JSON.stringify(status)) {
+      this.statuses.push({ service, status });
+    }
     const before = ingressIps(e.previous);
     const after = e.type === 'DELETED' ? [] : ingressIps(e.object);
     if (before.join() === after.join()) return;

@@ -59,6 +59,6 @@ describe('switchyard controller restarts', { timeout: 50_000 }, () => {
       2,
       'ingress was written twice in all: once per allocation',
     );
-    assert.equal(cluster.writes.statusWrites, 2, 'no other Service status write either');
+    assert.equal(cluster.writes.statuses.events.length, 2, 'no other Service status write either');
   });
 });
