@@ -84,7 +84,9 @@ function leaseTiming(args: ControllerArgs): LeaderElectionTiming {
       retryPeriod: TIMING_FLAGS.retryPeriodMs,
     };
     for (const p of checkLeaderElectionTiming(timing)) {
-      problems.push({ ...p, object: 'controller', field: `--${flagOf[p.field] ?? p.field}` });
+      const flag = flagOf[p.field];
+      const value = flag ? String(args[flag as keyof ControllerArgs]) : p.value;
+      problems.push({ ...p, object: 'controller', field: `--${flag ?? p.field}`, value });
     }
   }
   if (problems.length > 0) throw new UserError(problems);
