@@ -16,7 +16,7 @@ describe('switchyard controller restarts', { timeout: 50_000 }, () => {
     cluster = await TestCluster.start();
     cluster.seedPool('small', ['127.0.21.1-127.0.21.2']);
     // Oldest first: first and second get the two IPs.
-    SERVICES.forEach((name, i) => cluster.seedService('shop', name, 80 + i, 100 - i * 10));
+    for (const [i, name] of SERVICES.entries()) cluster.seedService('shop', name, 80 + i, 100 - i * 10);
   });
   after(async () => {
     await cluster?.close();
