@@ -7,10 +7,11 @@ import { hideBin } from 'yargs/helpers';
 import { controllerCommand } from '../controller/main.ts';
 import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
+import { speakerCommand } from '../speaker/main.ts';
 import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [controllerCommand, planCommand];
+const commands: CommandModule<any, any>[] = [controllerCommand, planCommand, speakerCommand];
 
 const args = hideBin(process.argv);
 for (const name of dropUnknownEnvOptions(args, commands, ['log-level', 'log-format'])) {

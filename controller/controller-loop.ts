@@ -17,8 +17,8 @@ export interface ObjectSource {
   /** Resolves once a first complete view is available (informers synced, file read). */
   start(): Promise<void>;
   snapshot(): ClusterObjects;
-  /** Called after any change; cheap, may be called in bursts. */
-  onChange(listener: () => void): void;
+  /** Called after any change; cheap, may be called in bursts. Returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   stop(): Promise<void>;
 }
 
@@ -28,6 +28,12 @@ export interface OutcomeWriter {
   writeService(outcome: ServiceOutcome): Promise<void>;
   recordEvents(outcome: ServiceOutcome): Promise<void>;
   writePoolStatus(status: PoolStatus): Promise<void>;
+  /**
+   * Where the Service's written state holds more than its IPs (ingress ports, the pool annotation):
+   * a fingerprint of what `writeService` would write, and whether the cluster shows something else.
+   * Lets a port edit, or a hand-edited status, be written again although the IPs did not change.
+   */
+  serviceDrift?(outcome: ServiceOutcome): { readonly want: string; readonly differs: boolean };
 }
 
 /** Publishes the forwarding table to the speakers; the store stamps the version. */
@@ -72,6 +78,7 @@ export class ControllerLoop {
   private stopped = true;
   private retryMs: number = PASS_RETRY_MS.first;
   private idleWaiters: (() => void)[] = [];
+  private unsubscribe: (() => void) | undefined;
 
   constructor(opts: ControllerLoopOptions) {
     this.opts = opts;
@@ -81,13 +88,17 @@ export class ControllerLoop {
   async start(): Promise<void> {
     this.stopped = false;
     await this.opts.source.start();
-    this.opts.source.onChange(() => this.schedule(this.opts.debounceMs ?? 100));
+    if (this.stopped) return;
+    this.unsubscribe?.();
+    this.unsubscribe = this.opts.source.onChange(() => this.schedule(this.opts.debounceMs ?? 100));
     await this.runPass();
   }
 
-  /** Stop scheduling passes; a pass in flight finishes. */
+  /** Stop scheduling passes; a pass in flight writes nothing more and is waited for. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.idle();
@@ -175,11 +186,17 @@ export class ControllerLoop {
     const present = new Set(result.plan.services.map((o) => `${o.namespace}/${o.name}`));
     for (const key of this.writtenServices.keys()) if (!present.has(key)) this.writtenServices.delete(key);
     for (const outcome of result.plan.services) {
+      // A leader that stepped down stops writing at once rather than at the end of a long pass.
+      if (this.stopped) return;
       const key = `${outcome.namespace}/${outcome.name}`;
-      const want = `${outcome.ips.join(',')}|${outcome.pool ?? ''}`;
+      const drift = writer.serviceDrift?.(outcome);
+      const want = `${outcome.ips.join(',')}|${outcome.pool ?? ''}|${drift?.want ?? ''}`;
       try {
         if (outcome.events.length > 0) await writer.recordEvents(outcome);
-        if (outcome.changed && this.writtenServices.get(key) !== want) {
+        if (!outcome.changed && !drift?.differs) {
+          // The cluster shows what we wrote: forget it, so a later edit by someone else is undone.
+          this.writtenServices.delete(key);
+        } else if (this.writtenServices.get(key) !== want) {
           await writer.writeService(outcome);
           this.writtenServices.set(key, want);
         }
@@ -188,6 +205,7 @@ export class ControllerLoop {
       }
     }
     for (const status of result.plan.pools) {
+      if (this.stopped) return;
       const want = JSON.stringify(status);
       if (this.writtenPools.get(status.name) === want) continue;
       try {

@@ -4,6 +4,9 @@
  * controller's `kube-*.ts` modules are the only ones that import `@kubernetes/client-node`; the
  * rest of the controller sees plain typed objects and outcomes.
  */
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiException,
   type ConfigurationOptions,
@@ -15,6 +18,7 @@ import {
   type ObservableMiddleware,
   setHeaderMiddleware,
 } from '@kubernetes/client-node';
+import { UserError } from '../shared/errors.ts';
 
 /** The API clients the controller uses, built from one kubeconfig. */
 export interface KubeClients {
@@ -44,6 +48,85 @@ export function loadKubeConfig(path?: string): KubeConfig {
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
   return kc;
+}
+
+/** Where a pod's service account token is mounted; its presence means "running in a cluster". */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** A kubeconfig and where it came from (for the start-up log line). */
+export interface ResolvedKubeConfig {
+  readonly kubeConfig: KubeConfig;
+  /** The file, `$KUBECONFIG`, or `in-cluster`. */
+  readonly from: string;
+  /** The API server URL of the current context. */
+  readonly server: string;
+}
+
+function kubeconfigProblem(field: string, value: string, message: string): UserError {
+  return new UserError([{ code: 'controller.kubeconfig', object: 'controller', field, value, message }]);
+}
+
+/**
+ * The controller's kubeconfig: `--kubeconfig FILE`; else `$KUBECONFIG` (one or more files); else
+ * the in-cluster service account; else `~/.kube/config`. A kubeconfig that cannot be read, or
+ * none at all, is a UserError naming what to set: client-node would otherwise quietly fall back
+ * on http://localhost:8080 and retry it forever.
+ */
+export function resolveKubeConfig(
+  path: string | undefined,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  /** Prefix of the service-account mount (tests; client-node's `pathPrefix`). */
+  root = '',
+): ResolvedKubeConfig {
+  const kc = new KubeConfig();
+  let from = '';
+  let field = '--kubeconfig';
+  try {
+    if (path) {
+      [from, field] = [path, '--kubeconfig'];
+      kc.loadFromFile(path);
+    } else if (env.KUBECONFIG) {
+      [from, field] = ['$KUBECONFIG', '$KUBECONFIG'];
+      for (const [i, file] of env.KUBECONFIG.split(':').filter(Boolean).entries()) {
+        if (i === 0) kc.loadFromFile(file);
+        else {
+          const more = new KubeConfig();
+          more.loadFromFile(file);
+          kc.mergeConfig(more);
+        }
+      }
+    } else if (env.KUBERNETES_SERVICE_HOST && existsSync(`${root}${SERVICE_ACCOUNT_DIR}/token`)) {
+      [from, field] = ['in-cluster', 'service account'];
+      kc.loadFromCluster(root);
+    } else if (existsSync(join(homedir(), '.kube', 'config'))) {
+      from = join(homedir(), '.kube', 'config');
+      field = '~/.kube/config';
+      kc.loadFromFile(from);
+    } else {
+      throw kubeconfigProblem(
+        '--kubeconfig',
+        '(missing)',
+        'no kubeconfig: pass --kubeconfig FILE, set KUBECONFIG, run in a pod with a service account, or pass --config FILE to run from a manifest',
+      );
+    }
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw kubeconfigProblem(
+      field,
+      from,
+      `cannot load the kubeconfig (${why}); point it at a readable kubeconfig file`,
+    );
+  }
+  const server = kc.getCurrentCluster()?.server;
+  if (!server) {
+    throw kubeconfigProblem(
+      field,
+      from,
+      'the kubeconfig has no current context with a cluster; set current-context',
+    );
+  }
+  return { kubeConfig: kc, from, server };
 }
 
 /** Build the API clients for `kc`. */

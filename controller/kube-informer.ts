@@ -7,7 +7,11 @@
  * - a handler that throws becomes an unhandled rejection: here handlers only update a map and
  *   report, inside try/catch;
  * - `stop()` makes it emit an AbortError, and a stop during a LIST still opens the WATCH after it:
- *   both are recognised and suppressed while stopping.
+ *   both are recognised and suppressed while stopping;
+ * - after a watch that ended cleanly it waits before watching again, 1 s doubling to 30 s and reset
+ *   only by a restart, so a long-lived informer would end up 30 s behind after every routine
+ *   server-side close, and the pending wait (not cancelled by its stop()) keeps a stopping process
+ *   alive: here the wait is capped at CLEAN_RECONNECT_DELAY_MS and cut short by stop().
  * The cache is kept through every failure, so an outage never empties what the controller sees.
  */
 import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
@@ -31,6 +35,12 @@ export const DEFAULT_INFORMER_BACKOFF: InformerBackoff = {
   maxMs: 30_000,
   resetAfterMs: 60_000,
 };
+
+/**
+ * Longest wait before re-watching after a clean end. A clean end is routine (server-side timeout);
+ * the wait only keeps a server that ends every watch at once from being hammered.
+ */
+export const CLEAN_RECONNECT_DELAY_MS = 1000;
 
 /** What one informer lists and watches, and how its objects are converted. */
 export interface InformerSpec<T extends KubeObjectMeta> {
@@ -108,6 +118,8 @@ export class SupervisedInformer<T extends KubeObjectMeta> {
   #attempt = 0;
   #startedAt = 0;
   #restartTimer: NodeJS.Timeout | undefined;
+  /** Reconnect waits in progress; stop() ends them early. */
+  readonly #delays = new Set<() => void>();
   /** Set while failing; cleared (and logged) at the first sign of recovery. */
   #outageSince: number | null = null;
 
@@ -121,7 +133,9 @@ export class SupervisedInformer<T extends KubeObjectMeta> {
       () => this.#recovered(),
       () => this.#stopping,
     );
-    this.#informer = new ListWatch(spec.path, watch, () => this.#list(), false);
+    this.#informer = new ListWatch(spec.path, watch, () => this.#list(), false, undefined, undefined, {
+      delayFn: (ms) => this.#delay(ms),
+    });
     this.#informer.on('add', (o) => this.#upsert(o));
     this.#informer.on('update', (o) => this.#upsert(o));
     this.#informer.on('delete', (o) => this.#remove(o));
@@ -150,7 +164,22 @@ export class SupervisedInformer<T extends KubeObjectMeta> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
     this.#restartTimer = undefined;
+    for (const end of [...this.#delays]) end();
     await this.#informer.stop();
+  }
+
+  /** client-node's wait before re-watching: capped, and over at once when stopping. */
+  #delay(ms: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      const end = () => {
+        clearTimeout(timer);
+        this.#delays.delete(end);
+        resolve();
+      };
+      const timer = setTimeout(end, Math.min(ms, CLEAN_RECONNECT_DELAY_MS));
+      this.#delays.add(end);
+    });
   }
 
   #run(): void {

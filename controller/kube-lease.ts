@@ -2,9 +2,29 @@
  * The leader-election Lease as a coordination.k8s.io/v1 object: reads, creates and conditional
  * replaces through the real client, with a 409 reported as a lost race rather than an error.
  */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
-import { apiFailure, callOptions, describeFailure } from './kube-client.ts';
+import { apiFailure, callOptions, describeFailure, SERVICE_ACCOUNT_DIR } from './kube-client.ts';
 import type { LeaseRead, LeaseRecord, LeaseStore, LeaseWrite } from './leader-election.ts';
+
+/** Where the Lease lives when neither a flag nor the pod's namespace says otherwise. */
+export const FALLBACK_LEASE_NAMESPACE = 'switchyard-system';
+
+/** The Lease's default namespace: the pod's own (from its service account), else switchyard-system. */
+export function defaultLeaseNamespace(root = ''): string {
+  try {
+    const ns = readFileSync(`${root}${SERVICE_ACCOUNT_DIR}/namespace`, 'utf8').trim();
+    return ns || FALLBACK_LEASE_NAMESPACE;
+  } catch {
+    return FALLBACK_LEASE_NAMESPACE;
+  }
+}
+
+/** A default leader-election identity, unique per process: the host (pod) name and the PID. */
+export function defaultIdentity(): string {
+  return `${hostname()}_${process.pid}`;
+}
 
 /** client-node leaves MicroTime fields as strings when reading and takes Dates when writing. */
 function time(v: unknown): Date | null {

@@ -19,6 +19,8 @@ export interface KubeObjectMeta {
   readonly resourceVersion: string;
   readonly labels: StringMap;
   readonly annotations: StringMap;
+  /** `metadata.creationTimestamp` in ISO form (allocation goes oldest first); empty when unset. */
+  readonly creationTimestamp: string;
 }
 
 /** One `spec.ports[]` entry of a Service. */
@@ -45,6 +47,9 @@ export interface KubeService extends KubeObjectMeta {
   /** The deprecated `spec.loadBalancerIP`, empty when unset. */
   readonly loadBalancerIP: string;
   readonly clusterIP: string;
+  readonly clusterIPs: readonly string[];
+  /** Pod selector: Services sharing an IP with policy Local must select the same pods. */
+  readonly selector: StringMap;
   readonly ports: readonly KubeServicePort[];
   readonly externalTrafficPolicy: 'Cluster' | 'Local';
   readonly healthCheckNodePort: number;
@@ -134,6 +139,12 @@ function plainJson(v: unknown): unknown {
   return v === undefined ? undefined : JSON.parse(JSON.stringify(v));
 }
 
+/** A timestamp as ISO text, whether the client handed a Date (LIST) or a string (WATCH). */
+function timestamp(v: unknown): string {
+  const ms = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : Number.NaN;
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : '';
+}
+
 function meta(raw: unknown): KubeObjectMeta | null {
   const m = obj(obj(raw).metadata);
   const name = str(m.name);
@@ -147,6 +158,7 @@ function meta(raw: unknown): KubeObjectMeta | null {
     resourceVersion: str(m.resourceVersion),
     labels: stringMap(m.labels),
     annotations: stringMap(m.annotations),
+    creationTimestamp: timestamp(m.creationTimestamp),
   };
 }
 
@@ -162,6 +174,8 @@ export function toKubeService(raw: unknown): KubeService | null {
     loadBalancerClass: str(spec.loadBalancerClass),
     loadBalancerIP: str(spec.loadBalancerIP),
     clusterIP: str(spec.clusterIP),
+    clusterIPs: strings(spec.clusterIPs),
+    selector: stringMap(spec.selector),
     ports: arr(spec.ports).map((p) => ({
       name: str(p.name),
       protocol: str(p.protocol) || 'TCP',

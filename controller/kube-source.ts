@@ -1,53 +1,32 @@
 /**
  * The controller's view of the cluster: Services, IPAddressPools, Nodes, Namespaces and
- * EndpointSlices, kept by supervised informers, offered as an immutable typed snapshot plus a
- * coalesced "changed" notification that the reconcile loop answers by pulling a fresh snapshot.
- * Nothing is announced before every collection has been listed once, so the loop never mistakes a
- * half-filled cache for Services or pools that were deleted.
+ * EndpointSlices, kept by supervised informers. It is the reconcile loop's ObjectSource (the same
+ * interface a manifest file implements): `snapshot()` gives the objects in the shape reconcile()
+ * reads, `view()` the typed, immutable collections they are built from, and a coalesced "changed"
+ * notification tells the loop to pull again. `start()` resolves only once every collection has been
+ * listed, so the loop never mistakes a half-filled cache for Services or pools that were deleted.
  */
 import type { Logger } from '../shared/log.ts';
+import type { ObjectSource } from './controller-loop.ts';
 import { callOptions, DEFAULT_REQUEST_TIMEOUT_MS, type KubeClients, POOL_RESOURCE } from './kube-client.ts';
+import { ClusterObjectsCache, type KubeCollections } from './kube-cluster-objects.ts';
 import { type InformerBackoff, type InformerSpec, SupervisedInformer } from './kube-informer.ts';
 import {
-  type KubeEndpointSlice,
-  type KubeIPAddressPool,
-  type KubeNamespace,
-  type KubeNode,
   type KubeObjectMeta,
-  type KubeService,
   toKubeEndpointSlice,
   toKubeIPAddressPool,
   toKubeNamespace,
   toKubeNode,
   toKubeService,
 } from './kube-objects.ts';
+import type { ClusterObjects } from './reconcile.ts';
 
 /** Everything the controller knows about the cluster at one moment. Never mutated. */
-export interface KubeSnapshot {
+export interface KubeSnapshot extends KubeCollections {
   /** Grows with every change taken in; equal versions mean equal content. */
   readonly version: number;
   /** True once every collection has been listed once. */
   readonly synced: boolean;
-  /** By `namespace/name`. */
-  readonly services: ReadonlyMap<string, KubeService>;
-  /** By `namespace/name`. */
-  readonly pools: ReadonlyMap<string, KubeIPAddressPool>;
-  /** By name. */
-  readonly nodes: ReadonlyMap<string, KubeNode>;
-  /** By name. */
-  readonly namespaces: ReadonlyMap<string, KubeNamespace>;
-  /** By `namespace/name`. */
-  readonly endpointSlices: ReadonlyMap<string, KubeEndpointSlice>;
-}
-
-/** What the reconcile loop needs from a cluster source (this one, or a manifest file). */
-export interface ClusterSource {
-  /** The latest state; cheap when nothing changed since the last call. */
-  snapshot(): KubeSnapshot;
-  /** Be called (with no data: pull a snapshot) after changes settle. Returns the unsubscribe. */
-  onChange(listener: () => void): () => void;
-  /** Resolves once every collection has been listed. */
-  whenSynced(): Promise<void>;
 }
 
 /** Options of the Kubernetes source. */
@@ -63,8 +42,8 @@ export interface KubeSourceOptions {
 
 type Kind = 'services' | 'pools' | 'nodes' | 'namespaces' | 'endpointSlices';
 
-/** The Kubernetes API as a ClusterSource. */
-export class KubeSource implements ClusterSource {
+/** The Kubernetes API as an ObjectSource. */
+export class KubeSource implements ObjectSource {
   readonly #log: Logger;
   readonly #coalesceMs: number;
   readonly #informers: { readonly [K in Kind]: SupervisedInformer<KubeObjectMeta> };
@@ -75,6 +54,7 @@ export class KubeSource implements ClusterSource {
   #timer: NodeJS.Timeout | undefined;
   #syncedResolve: () => void = () => {};
   readonly #synced: Promise<void>;
+  readonly #objects = new ClusterObjectsCache();
 
   constructor(opts: KubeSourceOptions) {
     this.#log = opts.logger.child({ component: 'kube-source' });
@@ -141,9 +121,10 @@ export class KubeSource implements ClusterSource {
     this.#snapshot = this.#build(new Set(Object.keys(this.#informers) as Kind[]));
   }
 
-  /** Start every informer. */
-  start(): void {
+  /** Start every informer (again after stop()); resolves once every collection has been listed. */
+  start(): Promise<void> {
     for (const inf of Object.values(this.#informers)) inf.start();
+    return this.#synced;
   }
 
   /** Stop every informer; the last snapshot stays readable. */
@@ -153,16 +134,26 @@ export class KubeSource implements ClusterSource {
     await Promise.all(Object.values(this.#informers).map((inf) => inf.stop()));
   }
 
+  /** Resolves once every collection has been listed. */
   whenSynced(): Promise<void> {
     return this.#synced;
   }
 
+  /** Be called (with no data: pull a snapshot) after changes settle. Returns the unsubscribe. */
   onChange(listener: () => void): () => void {
     this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
   }
 
-  snapshot(): KubeSnapshot {
+  /** The objects as reconcile() reads them; the same arrays while their collection is unchanged. */
+  snapshot(): ClusterObjects {
+    return this.#objects.of(this.view());
+  }
+
+  /** The latest typed state; the same object while nothing changed. */
+  view(): KubeSnapshot {
     if (this.#dirty.size > 0) {
       this.#snapshot = this.#build(this.#dirty);
       this.#dirty.clear();

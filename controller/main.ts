@@ -1,25 +1,55 @@
 /**
  * `switchyard controller`: allocates IPs and publishes the forwarding table to Redis for the
  * speakers. With `--config FILE` it reads objects from a manifest (no cluster needed); otherwise it
- * watches the Kubernetes API. Thin: flags and wiring; the loop is controller-loop.ts.
+ * watches the Kubernetes API, writes Service and pool status and Events, and elects a leader among
+ * its replicas. Thin: flags and wiring; the loop is controller-loop.ts, Kubernetes mode is
+ * kube-controller.ts.
  */
 import type { CommandModule } from 'yargs';
-import { UserError } from '../shared/errors.ts';
-import { createLogger, type LogFormat } from '../shared/log.ts';
+import { parseDuration } from '../shared/duration.ts';
+import { type Problem, UserError } from '../shared/errors.ts';
+import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
 import type { Store } from '../shared/store/store.ts';
 import { ControllerLoop, type TablePublisher } from './controller-loop.ts';
+import { resolveKubeConfig } from './kube-client.ts';
+import { KubeController, type LeaseSettings } from './kube-controller.ts';
+import { defaultIdentity, defaultLeaseNamespace, FALLBACK_LEASE_NAMESPACE } from './kube-lease.ts';
+import {
+  checkLeaderElectionTiming,
+  DEFAULT_LEADER_ELECTION_TIMING,
+  type LeaderElectionTiming,
+} from './leader-election.ts';
 import { LogWriter } from './log-writer.ts';
 import { ManifestSource } from './manifest-source.ts';
+import type { ReconcileOptions } from './reconcile.ts';
 
 interface ControllerArgs extends RedisFlags {
   config?: string;
+  kubeconfig?: string;
+  'leader-elect': boolean;
+  'leader-election-namespace'?: string;
+  'leader-election-id': string;
+  'leader-election-lease-duration': string;
+  'leader-election-renew-deadline': string;
+  'leader-election-retry-period': string;
+  identity?: string;
   'lb-class'?: string;
   'kube-proxy-health-port': number;
   'log-level': string;
   'log-format': LogFormat;
 }
+
+/** The Lease name when --leader-election-id is not given. */
+export const DEFAULT_LEASE_NAME = 'switchyard-controller';
+
+/** Timing flags and the LeaderElectionTiming field each sets. */
+const TIMING_FLAGS = {
+  leaseDurationMs: 'leader-election-lease-duration',
+  renewDeadlineMs: 'leader-election-renew-deadline',
+  retryPeriodMs: 'leader-election-retry-period',
+} as const satisfies Record<keyof LeaderElectionTiming, keyof ControllerArgs>;
 
 /** The store as the loop's publisher. */
 export function storePublisher(store: Store): TablePublisher {
@@ -29,6 +59,119 @@ export function storePublisher(store: Store): TablePublisher {
     },
     publishNodeStates: (states) => store.publishNodeStates(states),
   };
+}
+
+/** The leader-election timing from the flags, checked as client-go checks it. */
+function leaseTiming(args: ControllerArgs): LeaderElectionTiming {
+  const problems: Problem[] = [];
+  const timing = { ...DEFAULT_LEADER_ELECTION_TIMING };
+  for (const [field, flag] of Object.entries(TIMING_FLAGS) as [keyof LeaderElectionTiming, string][]) {
+    const ms = parseDuration(args[flag as keyof ControllerArgs]);
+    if (ms === null || ms <= 0) {
+      problems.push({
+        code: 'controller.invalid-duration',
+        object: 'controller',
+        field: `--${flag}`,
+        value: String(args[flag as keyof ControllerArgs]),
+        message: 'must be a duration such as 500ms, 2s or 1m',
+      });
+    } else timing[field] = ms;
+  }
+  if (problems.length === 0) {
+    const flagOf: Record<string, string> = {
+      leaseDuration: TIMING_FLAGS.leaseDurationMs,
+      renewDeadline: TIMING_FLAGS.renewDeadlineMs,
+      retryPeriod: TIMING_FLAGS.retryPeriodMs,
+    };
+    for (const p of checkLeaderElectionTiming(timing)) {
+      const flag = flagOf[p.field];
+      const value = flag ? String(args[flag as keyof ControllerArgs]) : p.value;
+      problems.push({ ...p, object: 'controller', field: `--${flag ?? p.field}`, value });
+    }
+  }
+  if (problems.length > 0) throw new UserError(problems);
+  return timing;
+}
+
+/** Resolves on the first SIGTERM or SIGINT. */
+function untilSignalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+}
+
+async function runManifestMode(
+  args: ControllerArgs,
+  file: string,
+  reconcile: ReconcileOptions,
+  logger: Logger,
+): Promise<void> {
+  const source = new ManifestSource(file, logger);
+  const store = await openRedisStore(args, logger);
+  const loop = new ControllerLoop({
+    source,
+    writer: new LogWriter(logger),
+    publisher: storePublisher(store),
+    logger,
+    reconcile,
+  });
+  try {
+    await loop.start();
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  logger.info({ event: 'controller-started', source: file, store: store.target }, 'controller running');
+  process.on('SIGHUP', () => source.reload());
+  await untilSignalled();
+  await loop.stop();
+  await source.stop();
+  await store.close();
+  logger.info({ event: 'controller-stopped' }, 'controller stopped');
+}
+
+async function runKubeMode(args: ControllerArgs, reconcile: ReconcileOptions, logger: Logger): Promise<void> {
+  // Every flag is checked before anything connects, so a typo fails fast with exit 2.
+  const kube = resolveKubeConfig(args.kubeconfig);
+  const identity = args.identity || defaultIdentity();
+  const lease: LeaseSettings | null = args['leader-elect']
+    ? {
+        namespace: args['leader-election-namespace'] || defaultLeaseNamespace(),
+        name: args['leader-election-id'],
+        timing: leaseTiming(args),
+      }
+    : null;
+  const store = await openRedisStore(args, logger);
+  const controller = new KubeController({
+    kubeConfig: kube.kubeConfig,
+    publisher: storePublisher(store),
+    logger,
+    reconcile,
+    identity,
+    leaderElection: lease,
+  });
+  controller.start();
+  logger.info(
+    {
+      event: 'controller-started',
+      source: 'kubernetes',
+      kubeconfig: kube.from,
+      server: kube.server,
+      store: store.target,
+      identity,
+      lease: lease ? `${lease.namespace}/${lease.name}` : null,
+    },
+    lease ? 'controller running; campaigning for leadership' : 'controller running (no leader election)',
+  );
+  const signalled = untilSignalled();
+  void controller
+    .whenSynced()
+    .then(() => logger.info({ event: 'controller-synced' }, 'informers have listed every collection'));
+  await signalled;
+  await controller.stop();
+  await store.close();
+  logger.info({ event: 'controller-stopped' }, 'controller stopped');
 }
 
 /** The `controller` subcommand. */
@@ -41,6 +184,45 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         type: 'string',
         describe: 'Read objects from this manifest file instead of the Kubernetes API',
       })
+      .option('kubeconfig', {
+        type: 'string',
+        describe:
+          'Kubeconfig file (else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config)',
+      })
+      .option('leader-elect', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'Elect one writing replica through a coordination.k8s.io Lease (--no-leader-elect: always write)',
+      })
+      .option('leader-election-namespace', {
+        type: 'string',
+        describe: `Namespace of the Lease (default: the pod's own namespace, else ${FALLBACK_LEASE_NAMESPACE})`,
+      })
+      .option('leader-election-id', {
+        type: 'string',
+        default: DEFAULT_LEASE_NAME,
+        describe: 'Name of the Lease',
+      })
+      .option('leader-election-lease-duration', {
+        type: 'string',
+        default: '15s',
+        describe: 'How long a Lease stays valid after its last renewal, as seen by the other replicas',
+      })
+      .option('leader-election-renew-deadline', {
+        type: 'string',
+        default: '10s',
+        describe: 'A leader that has not renewed within this long stops writing (< lease duration)',
+      })
+      .option('leader-election-retry-period', {
+        type: 'string',
+        default: '2s',
+        describe: 'Time between tries to acquire or renew the Lease',
+      })
+      .option('identity', {
+        type: 'string',
+        describe: 'This replica in the Lease and in Events (default: host name and PID)',
+      })
       .option('lb-class', { type: 'string', describe: 'Serve only Services of this loadBalancerClass' })
       .option('kube-proxy-health-port', {
         type: 'number',
@@ -50,48 +232,11 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       .options(REDIS_CLI_OPTIONS) as never,
   handler: async (args) => {
     const logger = createLogger({ level: args['log-level'], format: args['log-format'], name: 'controller' });
-    if (!args.config) {
-      throw new UserError([
-        {
-          code: 'controller.no-source',
-          object: 'controller',
-          field: '--config',
-          value: '(missing)',
-          message: 'Kubernetes mode is not built yet; pass --config FILE to run from a manifest',
-        },
-      ]);
-    }
-    const source = new ManifestSource(args.config, logger);
-    const store = await openRedisStore(args, logger);
-    const loop = new ControllerLoop({
-      source,
-      writer: new LogWriter(logger),
-      publisher: storePublisher(store),
-      logger,
-      reconcile: {
-        lbClass: args['lb-class'] ?? null,
-        compile: { kubeProxyHealthPort: args['kube-proxy-health-port'] },
-      },
-    });
-    try {
-      await loop.start();
-    } catch (err) {
-      await store.close();
-      throw err;
-    }
-    logger.info(
-      { event: 'controller-started', source: args.config, store: store.target },
-      'controller running',
-    );
-    process.on('SIGHUP', () => source.reload());
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-    await loop.stop();
-    await source.stop();
-    await store.close();
-    logger.info({ event: 'controller-stopped' }, 'controller stopped');
+    const reconcile: ReconcileOptions = {
+      lbClass: args['lb-class'] ?? null,
+      compile: { kubeProxyHealthPort: args['kube-proxy-health-port'] },
+    };
+    if (args.config) await runManifestMode(args, args.config, reconcile, logger);
+    else await runKubeMode(args, reconcile, logger);
   },
 };

@@ -47,8 +47,12 @@ export class ManifestSource implements ObjectSource {
     return this.objects;
   }
 
-  onChange(listener: () => void): void {
+  onChange(listener: () => void): () => void {
     this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   /** Re-read the file now (also used for SIGHUP). Keeps the last good objects on any problem. */

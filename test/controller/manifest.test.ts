@@ -288,11 +288,18 @@ describe('parseManifest: each kind of error names the document', () => {
   }
 });
 
-/** Every YAML file under examples/, relative to the repository root. */
+/**
+ * Every Kubernetes manifest under examples/, relative to the repository root: the YAML files with
+ * a top-level `kind:` (examples/compose/ also holds Prometheus and Grafana configuration).
+ */
 function exampleFiles(dir = join(ROOT, 'examples')): string[] {
+  return yamlFiles(dir).filter((f) => /^kind:/m.test(readFileSync(join(ROOT, f), 'utf8')));
+}
+
+function yamlFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
     e.isDirectory()
-      ? exampleFiles(join(dir, e.name))
+      ? yamlFiles(join(dir, e.name))
       : /\.ya?ml$/.test(e.name)
         ? [relative(ROOT, join(dir, e.name))]
         : [],

@@ -84,7 +84,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
       coalesceMs: 20,
       backoff: BACKOFF,
     });
-    source.onChange(() => changes.push(source.snapshot()));
+    source.onChange(() => changes.push(source.view()));
     const watching = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
     source.start();
     await within(source.whenSynced(), 5000, 'the first sync');
@@ -110,7 +110,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
   }
 
   it('offers a synced, typed, frozen snapshot of all five collections and announces it once', () => {
-    const snap = source.snapshot();
+    const snap = source.view();
     assert.equal(snap.synced, true);
     const svc = snap.services.get('web/shop');
     assert.equal(svc?.type, 'LoadBalancer');
@@ -131,7 +131,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     assert.equal(snap.namespaces.get('web')?.labels.team, 'a');
     assert.equal(snap.endpointSlices.get('web/shop-abc')?.serviceName, 'shop');
     assert.equal(changes.events.length, 1);
-    assert.equal(source.snapshot(), snap, 'no change, same snapshot object');
+    assert.equal(source.view(), snap, 'no change, same snapshot object');
   });
 
   it('coalesces a burst of changes into one announcement', async () => {
@@ -157,7 +157,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
 
   it('does not relist or announce when watches are cut cleanly or dropped, and misses nothing', async () => {
     const lists = server.requestCount('list');
-    const before = source.snapshot();
+    const before = source.view();
     const rewatch = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
     server.cutWatches('end');
     await within(rewatch, 5000, 'watches after a clean cut');
@@ -171,7 +171,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     assert.equal(server.requestCount('list'), lists, 'watches resumed from their resourceVersion');
     assert.equal(changes.events.length, 3, 'one announcement for n2, one for the marker, none for the cuts');
     assert.equal(
-      source.snapshot().services.get('web/shop'),
+      source.view().services.get('web/shop'),
       before.services.get('web/shop'),
       'untouched objects are kept as is',
     );
@@ -191,7 +191,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
   for (const mode of ['refuse', '503'] as const) {
     it(`keeps the snapshot through an outage (${mode}), retries with backoff, and resumes without relisting`, async () => {
       const lists = server.requestCount('list');
-      const before = source.snapshot();
+      const before = source.view();
       const warned = logs.until(
         (l) => RESOURCES.every((r) => l.some((x) => x.event === 'kube.watch-failed' && x.resource === r)),
         'every informer to fail',
@@ -203,7 +203,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
         (l) => l.filter((x) => x.event === 'kube.watch-failed').length >= RESOURCES.length * 3,
         'retries during the outage',
       );
-      assert.equal(source.snapshot(), before, 'the snapshot is kept while the API server is away');
+      assert.equal(source.view(), before, 'the snapshot is kept while the API server is away');
       const back = logs.until(
         (l) => RESOURCES.every((r) => l.some((x) => x.event === 'kube.watch-recovered' && x.resource === r)),
         'every informer to recover',
@@ -255,7 +255,7 @@ describe('KubeSource with poolNamespace', { timeout: 30_000 }, () => {
     try {
       source.start();
       await within(source.whenSynced(), 5000, 'the first sync');
-      assert.deepEqual([...source.snapshot().pools.keys()], ['switchyard-system/p']);
+      assert.deepEqual([...source.view().pools.keys()], ['switchyard-system/p']);
       assert.equal(server.requestCount('list', 'ipaddresspools.switchyard.io'), 1);
     } finally {
       await source.stop();

@@ -70,7 +70,7 @@ try {
   const lat: number[] = [];
   for (let i = 0; i < changes; i++) {
     const key = `ns-${i % 50}/svc-${i}`;
-    const seen = announcedWhen(() => source.snapshot().services.get(key)?.labels.v === String(i));
+    const seen = announcedWhen(() => source.view().services.get(key)?.labels.v === String(i));
     t = performance.now();
     server.seed({
       apiVersion: 'v1',

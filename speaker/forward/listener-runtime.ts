@@ -1,0 +1,293 @@
+/**
+ * One VIP:port listener in one thread: its socket (SO_REUSEPORT, so every worker binds its own),
+ * admission of new clients (source ranges, limits, an eligible backend), its picker, its open
+ * connections and its drain. Table updates of the same VIP:port replace settings and picker in
+ * place; open connections keep the settings they were accepted with.
+ */
+import { createServer, type Server } from 'node:net';
+import type { Logger } from '../../shared/log.ts';
+import { type Backend, type Listener, listenerKey } from '../../shared/model.ts';
+import { buildPicker } from '../balance/build-picker.ts';
+import { clientAddressHash, fnv1a } from '../balance/hash.ts';
+import { type BackendSlot, EMPTY_PICKER, type Picker } from '../balance/picker.ts';
+import { type HealthState, healthTargetKey } from '../health/health-target.ts';
+import { acceptedSocket, Connection, type ConnectionOwner, resetClient } from './connection.ts';
+import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
+import { release, tryAcquire } from './shared-limit.ts';
+import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
+import { coarseClock, type Sweepable, type Sweeper } from './sweeper.ts';
+
+/** Why a listener could not be bound, as the OS said it. */
+export interface BindFailure {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** What a listener needs from the thread's data plane. */
+export interface ListenerDeps {
+  readonly logger: Logger;
+  readonly sweeper: Sweeper;
+  /** Current health of a probe target. */
+  healthOf(key: string): HealthState;
+  /** A connect to a backend of this target failed (passive health). */
+  connectFailed(healthKey: string): void;
+  /** Speaker-wide count of open connections and its limit (0: none). */
+  readonly speakerCount: Int32Array;
+  readonly speakerMax: number;
+}
+
+type RuntimeState = 'idle' | 'binding' | 'bound' | 'draining' | 'closed';
+
+/** The internal shape of a listening TCP handle, used to take over its accept callback. */
+interface ListeningHandle {
+  onconnection: (err: number, clientHandle: unknown) => void;
+}
+
+function identity(b: Backend): string {
+  return `${b.address}|${b.nodePort}`;
+}
+
+/** One listener of the table, served by this thread. */
+export class ListenerRuntime implements ConnectionOwner, Sweepable {
+  readonly key: string;
+  readonly stats: ListenerStats = newListenerStats();
+  picker: Picker = EMPTY_PICKER;
+  #settings: Listener;
+  #slots: BackendSlot[] = [];
+  #matcher: SourceMatcher;
+  /** Open connections of this listener across all workers, shared with them. */
+  readonly #count: Int32Array;
+  readonly #deps: ListenerDeps;
+  #server: Server | null = null;
+  #state: RuntimeState = 'idle';
+  #head: Connection | null = null;
+  #size = 0;
+  #drainDeadline = 0;
+  #drained: (() => void) | null = null;
+  #drainPromise: Promise<void> | null = null;
+
+  constructor(listener: Listener, count: Int32Array, deps: ListenerDeps) {
+    this.key = listenerKey(listener);
+    this.#settings = listener;
+    this.#count = count;
+    this.#deps = deps;
+    this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#slots = this.#buildSlots(listener, []);
+    this.rebuildPicker();
+    deps.sweeper.add(this);
+  }
+
+  /** The settings new connections get. */
+  get settings(): Listener {
+    return this.#settings;
+  }
+
+  /** Whether the listening socket is open. */
+  get bound(): boolean {
+    return this.#state === 'bound';
+  }
+
+  /** Whether the listener has been removed (draining or done). */
+  get retired(): boolean {
+    return this.#state === 'draining' || this.#state === 'closed';
+  }
+
+  /** Open connections of this listener in this thread. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The backend slots, in table order (for tests and metrics). */
+  get slots(): readonly BackendSlot[] {
+    return this.#slots;
+  }
+
+  /** New backends or settings for the same VIP:port: new picker, no rebind. */
+  update(listener: Listener): void {
+    this.#settings = listener;
+    this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#slots = this.#buildSlots(listener, this.#slots);
+    this.rebuildPicker();
+  }
+
+  /** Whether any backend of this listener is decided by the target `key`. */
+  usesHealthKey(key: string): boolean {
+    return this.#slots.some((s) => s.healthKey === key);
+  }
+
+  /** Recompute the picker from the backends' current health (`unknown` counts as eligible). */
+  rebuildPicker(): void {
+    const eligible = this.#slots.filter((s) => this.#deps.healthOf(s.healthKey) !== 'unhealthy');
+    this.picker = buildPicker(this.#settings.algorithm, eligible);
+  }
+
+  #buildSlots(listener: Listener, old: readonly BackendSlot[]): BackendSlot[] {
+    const byIdentity = new Map(old.map((s) => [identity(s.backend), s]));
+    return listener.backends.map((backend) => {
+      const healthKey = healthTargetKey(listener.healthCheck, backend);
+      const prev = byIdentity.get(identity(backend));
+      // Keep the slot (and its open-connection count) when nothing that matters to it changed.
+      if (prev && prev.healthKey === healthKey && prev.backend.node === backend.node) return prev;
+      return { backend, healthKey, identityHash: fnv1a(identity(backend)), active: 0 };
+    });
+  }
+
+  /** Open the listening socket; resolves with the failure instead of throwing. Idempotent. */
+  bind(): Promise<BindFailure | null> {
+    if (this.#state !== 'idle') return Promise.resolve(null);
+    this.#state = 'binding';
+    const server = createServer({ allowHalfOpen: true });
+    const { vip, port } = this.#settings;
+    return new Promise((resolve) => {
+      const failed = (err: NodeJS.ErrnoException) => {
+        server.close();
+        if (this.#state === 'binding') this.#state = 'idle';
+        resolve({ code: err.code ?? 'UNKNOWN', message: err.message });
+      };
+      server.once('error', failed);
+      server.listen({ host: vip, port, reusePort: true, backlog: 511 }, () => {
+        server.off('error', failed);
+        server.on('error', (err) => this.#deps.logger.warn({ event: 'listener-error', err }));
+        if (this.#state !== 'binding') {
+          // Removed while the bind was in flight.
+          server.close();
+          resolve(null);
+          return;
+        }
+        // Take over the accept callback: net.Server would wrap each accepted handle in a socket
+        // that reads into fresh memory per chunk; we wrap it once, with caller-owned read buffers.
+        const handle = (server as unknown as { _handle: ListeningHandle | null })._handle;
+        if (handle === null || typeof handle.onconnection !== 'function') {
+          throw new Error('net.Server has no listening handle to take accepts from');
+        }
+        handle.onconnection = (err, clientHandle) => this.#accept(err, clientHandle);
+        this.#server = server;
+        this.#state = 'bound';
+        resolve(null);
+      });
+    });
+  }
+
+  #accept(err: number, clientHandle: unknown): void {
+    if (err !== 0 && err !== undefined) {
+      this.stats.acceptErrors++;
+      return;
+    }
+    const client = acceptedSocket(clientHandle);
+    if (this.#state !== 'bound') {
+      this.#reject(client, 'draining');
+      return;
+    }
+    const address = client.remoteAddress;
+    const port = client.remotePort;
+    if (address === undefined || port === undefined) {
+      // Gone before we could look at it.
+      client.destroy();
+      return;
+    }
+    const s = this.#settings;
+    if (!this.#matcher.allows(address)) {
+      this.#reject(client, 'source-range');
+      return;
+    }
+    if (!tryAcquire(this.#count, s.maxConnections)) {
+      this.#reject(client, 'limit');
+      return;
+    }
+    if (!tryAcquire(this.#deps.speakerCount, this.#deps.speakerMax)) {
+      release(this.#count);
+      this.#reject(client, 'speaker-limit');
+      return;
+    }
+    const hash = s.algorithm === 'source-hash' ? clientAddressHash(address) : 0;
+    const slot = this.picker.pick(hash, null);
+    if (slot === null) {
+      release(this.#count);
+      release(this.#deps.speakerCount);
+      this.#reject(client, 'no-backend');
+      return;
+    }
+    coarseClock.now = performance.now();
+    const conn = new Connection(this, s, client, address, port, hash);
+    conn.next = this.#head;
+    if (this.#head !== null) this.#head.prev = conn;
+    this.#head = conn;
+    this.#size++;
+    this.stats.active++;
+    this.stats.total++;
+    conn.start(slot);
+  }
+
+  #reject(client: ReturnType<typeof acceptedSocket>, reason: RejectReason): void {
+    this.stats.rejected[reason]++;
+    resetClient(client);
+  }
+
+  /** ConnectionOwner: passive health for the failed backend's target. */
+  connectFailed(slot: BackendSlot): void {
+    this.#deps.connectFailed(slot.healthKey);
+  }
+
+  /** ConnectionOwner: a connection finished; unlink it and give back its limits. */
+  closed(conn: Connection): void {
+    if (conn.prev !== null) conn.prev.next = conn.next;
+    else this.#head = conn.next;
+    if (conn.next !== null) conn.next.prev = conn.prev;
+    conn.prev = null;
+    conn.next = null;
+    this.#size--;
+    this.stats.active--;
+    release(this.#count);
+    release(this.#deps.speakerCount);
+    if (this.#size === 0 && this.#state === 'draining') this.#finishDrain();
+  }
+
+  /** Sweepable: timeouts of every connection, and the end of a drain. */
+  sweep(now: number): void {
+    const tick = this.#deps.sweeper.tickMs;
+    const closeAll = this.#state === 'draining' && now >= this.#drainDeadline;
+    let c = this.#head;
+    while (c !== null) {
+      const next = c.next;
+      if (closeAll) {
+        this.stats.drainClosed++;
+        c.close();
+      } else c.sweep(now, tick);
+      c = next;
+    }
+  }
+
+  /**
+   * Stop accepting, let open connections finish for up to `ms`, then close the rest. Resolves when
+   * every connection of this thread is closed.
+   */
+  drain(ms: number): Promise<void> {
+    if (this.#drainPromise) {
+      this.#drainDeadline = Math.min(this.#drainDeadline, performance.now() + ms);
+      return this.#drainPromise;
+    }
+    this.#server?.close();
+    this.#server = null;
+    this.#state = 'draining';
+    this.#drainDeadline = performance.now() + ms;
+    this.#drainPromise = new Promise((resolve) => {
+      this.#drained = resolve;
+    });
+    if (this.#size === 0) this.#finishDrain();
+    else if (ms <= 0) this.sweep(performance.now());
+    return this.#drainPromise;
+  }
+
+  #finishDrain(): void {
+    this.#state = 'closed';
+    this.#deps.sweeper.delete(this);
+    this.#drained?.();
+    this.#drained = null;
+  }
+
+  /** The shortest timeout of this listener's settings, for the sweeper's tick. */
+  shortestTimeout(): number {
+    const t = this.#settings.timeouts;
+    return Math.min(t.connectMs, t.idleMs || Infinity, t.halfClosedMs || Infinity, t.drainMs || Infinity);
+  }
+}

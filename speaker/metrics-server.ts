@@ -1,0 +1,68 @@
+/** The Prometheus endpoint: `GET /metrics` renders the registry; `GET /healthz` says the process is up. */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { parseIp } from '../shared/ip.ts';
+import type { Logger } from '../shared/log.ts';
+
+/** A host and port to listen on. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parse `host:port` or `[v6]:port` (the host must be an IP address; port 0 picks a free one). */
+export function parseHostPort(text: string): HostPort | null {
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
+  if (!m) return null;
+  const ip = parseIp(m[1]!);
+  const port = Number(m[2]);
+  if (!ip || port > 65535) return null;
+  return { host: ip.text, port };
+}
+
+/** A running metrics endpoint. */
+export interface MetricsServer {
+  readonly address: AddressInfo;
+  close(): Promise<void>;
+}
+
+/** Serve `registry` on `at`. */
+export async function startMetricsServer(
+  at: HostPort,
+  registry: Registry,
+  logger: Logger,
+): Promise<MetricsServer> {
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          logger.error({ event: 'metrics-error', err });
+          res.writeHead(500).end();
+        },
+      );
+    } else if (req.method === 'GET' && path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: at.host, port: at.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    address: server.address() as AddressInfo,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

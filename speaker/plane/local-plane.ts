@@ -1,0 +1,52 @@
+/** The data plane in the main thread (`--workers 0`): one Forwarder, called directly. */
+import type { Logger } from '../../shared/log.ts';
+import type { ForwardingTable } from '../../shared/model.ts';
+import { type BindReport, Forwarder } from '../forward/forwarder.ts';
+import type { ListenerStatsEntry } from '../forward/listener-stats.ts';
+import type { HealthChange, HealthState } from '../health/health-target.ts';
+import type { DataPlane, DataPlaneEvents } from './data-plane.ts';
+
+/** In-process data plane. */
+export class LocalPlane implements DataPlane {
+  readonly threads = 1;
+  readonly forwarder: Forwarder;
+
+  constructor(opts: {
+    logger: Logger;
+    events: DataPlaneEvents;
+    speakerCount: Int32Array;
+    speakerMax: number;
+  }) {
+    this.forwarder = new Forwarder({
+      logger: opts.logger,
+      onConnectFailure: opts.events.onConnectFailure,
+      speakerCount: opts.speakerCount,
+      speakerMax: opts.speakerMax,
+    });
+  }
+
+  apply(
+    table: ForwardingTable,
+    health: ReadonlyMap<string, HealthState>,
+    counters: ReadonlyMap<string, Int32Array>,
+  ): Promise<BindReport[]> {
+    return this.forwarder.apply(table, health, counters);
+  }
+
+  setHealth(changes: readonly HealthChange[]): void {
+    this.forwarder.setHealth(changes);
+  }
+
+  stats(): Promise<ListenerStatsEntry[]> {
+    // Copies, so that a caller holding them does not see later increments.
+    return Promise.resolve(this.forwarder.stats().map((e) => ({ ...e, stats: structuredClone(e.stats) })));
+  }
+
+  drain(timeoutMs: number): Promise<void> {
+    return this.forwarder.drain(timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

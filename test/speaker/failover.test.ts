@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../../shared/log.ts';
+import { HealthChecker } from '../../speaker/health/health-checker.ts';
+import { type HealthState, healthTargetKey } from '../../speaker/health/health-target.ts';
+import { Speaker } from '../../speaker/speaker.ts';
+import {
+  type Backend,
+  freePort,
+  listenerDoc,
+  loopbackAddress,
+  roundTrip,
+  startBackend,
+  within,
+} from './loopback.ts';
+
+describe('failover with the real health checker', () => {
+  let dir: string;
+  let a: Backend;
+  let b: Backend;
+  let health: HealthChecker;
+  let speaker: Speaker;
+  let vip: string;
+  let port: number;
+  let keyB: string;
+
+  /** Resolves when target `key` reaches `state` (at once if it is there already). */
+  const reaches = (key: string, state: HealthState) =>
+    new Promise<void>((resolve) => {
+      if (health.state(key) === state) return resolve();
+      health.onChange((c) => {
+        if (c.key === key && c.state === state) resolve();
+      });
+    });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-failover-'));
+    a = await startBackend();
+    b = await startBackend();
+    vip = loopbackAddress();
+    port = await freePort(vip);
+    const backends = [a, b].map((x) => ({ address: x.address, nodePort: x.port }));
+    keyB = healthTargetKey({ type: 'tcp' }, { node: '', ...backends[1]! });
+    const path = join(dir, 'table.json');
+    await writeFile(
+      path,
+      JSON.stringify({
+        version: 1,
+        listeners: [
+          listenerDoc({
+            vip,
+            port,
+            backends,
+            healthCheck: { type: 'tcp', interval: '100ms', timeout: '100ms', rise: 2, fall: 2 },
+          }),
+        ],
+      }),
+    );
+    health = new HealthChecker({ logger: silentLogger(), registry: new Registry() });
+    speaker = await Speaker.start({
+      tablePath: path,
+      workers: 0,
+      maxConnections: 0,
+      drainTimeoutMs: 500,
+      metricsAt: null,
+      logger: silentLogger(),
+      registry: new Registry(),
+      health,
+    });
+  });
+
+  after(async () => {
+    await speaker.stop();
+    await a.close();
+    await b.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('loses no new client when a backend dies, ejects it, and readmits it when it is back', {
+    timeout: 20_000,
+  }, async () => {
+    const keyA = healthTargetKey({ type: 'tcp' }, { node: '', address: a.address, nodePort: a.port });
+    await within(
+      5000,
+      'both backends healthy',
+      Promise.all([reaches(keyA, 'healthy'), reaches(keyB, 'healthy')]),
+    );
+    const bAddress = b.address;
+    const bPort = b.port;
+    await b.close();
+    // Round-robin sends every other new client to the dead backend until it is ejected.
+    for (let i = 0; i < 6; i++) {
+      const got = await within(5000, `client ${i}`, roundTrip(vip, port, `request ${i}`));
+      assert.equal(got.error, null, `client ${i} failed: ${got.error}`);
+      assert.equal(got.data.toString(), `request ${i}`);
+    }
+    assert.equal(health.state(keyB), 'unhealthy');
+    // With fall: 2 the probes need two intervals to eject it; the clients took far less: a
+    // connect failed, was retried, and the passive report ejected the backend.
+    const [stats] = await speaker.plane.stats();
+    assert.ok(stats!.stats.retries >= 1, `retries: ${stats!.stats.retries}`);
+    assert.equal(stats!.stats.rejected['connect-failed'], 0);
+
+    // Health probes connect too: count the clients by what they send.
+    const requests: string[] = [];
+    b = await startBackend({
+      address: bAddress,
+      port: bPort,
+      onSocket: (s) => {
+        s.on('data', (d: Buffer) => requests.push(d.toString()));
+        s.pipe(s);
+      },
+    });
+    await within(5000, 'the backend to rise again', reaches(keyB, 'healthy'));
+    for (let i = 0; i < 4; i++) {
+      const got = await within(5000, `client ${i} after the return`, roundTrip(vip, port, `again ${i}`));
+      assert.equal(got.data.toString(), `again ${i}`);
+    }
+    assert.equal(requests.length, 2, 'round-robin gives the readmitted backend half of the new clients');
+  });
+});

@@ -1,0 +1,51 @@
+/** An in-process Forwarder serving one table on loopback, with its passive failures recorded. */
+import { silentLogger } from '../../shared/log.ts';
+import type { ForwardingTable } from '../../shared/model.ts';
+import { type BindReport, Forwarder } from '../../speaker/forward/forwarder.ts';
+import type { ListenerRuntime } from '../../speaker/forward/listener-runtime.ts';
+import type { ListenerStats } from '../../speaker/forward/listener-stats.ts';
+import type { HealthState } from '../../speaker/health/health-target.ts';
+
+/** A running in-process forwarder. */
+export interface ForwarderFixture {
+  readonly forwarder: Forwarder;
+  /** Health-target keys reported as failed, in order. */
+  readonly failures: string[];
+  readonly reports: BindReport[];
+  /** The live listener runtime of `key`. */
+  runtime(key: string): ListenerRuntime;
+  /** Counters of `key`. */
+  stats(key: string): ListenerStats;
+  close(): Promise<void>;
+}
+
+/** Serve `table` in this thread. */
+export async function startForwarder(
+  table: ForwardingTable,
+  opts: { health?: ReadonlyMap<string, HealthState>; speakerMax?: number } = {},
+): Promise<ForwarderFixture> {
+  const failures: string[] = [];
+  const forwarder = new Forwarder({
+    logger: silentLogger(),
+    onConnectFailure: (k) => failures.push(k),
+    speakerMax: opts.speakerMax ?? 0,
+  });
+  const reports = await forwarder.apply(table, opts.health ?? new Map(), new Map());
+  const runtime = (key: string) => {
+    const rt = forwarder.listener(key);
+    if (!rt) throw new Error(`no listener ${key}`);
+    return rt;
+  };
+  return {
+    forwarder,
+    failures,
+    reports,
+    runtime,
+    stats: (key) => {
+      const e = forwarder.stats().find((s) => s.key === key);
+      if (!e) throw new Error(`no stats for ${key}`);
+      return e.stats;
+    },
+    close: () => forwarder.drain(0),
+  };
+}
