@@ -28,11 +28,13 @@ interface Waits {
 const FULL_WAITS: Waits = { connectMs: 30_000, plateauMs: 10_000, settleMs: 20_000 };
 const QUICK_WAITS: Waits = { connectMs: 12_000, plateauMs: 4000, settleMs: 8000 };
 /**
- * Connections the backend may still hold and count as settled: a Node proxy hit by a 10,000
- * connection burst keeps a few dozen late-accepted ones for seconds after the client is gone. They
- * are idle, and the next run's count is taken relative to them.
+ * Connections the backend may still hold and count as settled: 1% of the next load, at least 5. A
+ * Node proxy hit by a 10,000-connection burst keeps a few dozen late-accepted ones for seconds after
+ * the client is gone; they are idle, and the next run's count is taken relative to them.
  */
-const SETTLED_CONNECTIONS = 50;
+function settledConnections(nextLoad: number): number {
+  return Math.max(5, Math.floor(nextLoad / 100));
+}
 /** Time wrk gets to print its report after SIGINT. */
 const WRK_EXIT_MS = 15_000;
 /** Interval between reads of nginx's counters while waiting. */
@@ -100,10 +102,16 @@ async function waitForBackendConnections(
  * backend busy for a while, which must not land in the next path's window). Resolves with the
  * connections still there, the baseline the next run's count is taken from.
  */
-async function waitForBackendIdle(ctx: BenchContext, nginx: NginxServer, waits: Waits): Promise<number> {
+async function waitForBackendIdle(
+  ctx: BenchContext,
+  nginx: NginxServer,
+  nextLoad: number,
+  waits: Waits,
+): Promise<number> {
   const start = Date.now();
+  const settled = settledConnections(nextLoad);
   let active = (await nginx.status()).active;
-  while (active > SETTLED_CONNECTIONS && Date.now() - start < waits.settleMs && !ctx.signal.aborted) {
+  while (active > settled && Date.now() - start < waits.settleMs && !ctx.signal.aborted) {
     await pause(POLL_MS);
     active = (await nginx.status()).active;
   }
@@ -148,7 +156,7 @@ export async function measureWrkWindow(
     `http://${load.front.host}:${load.front.port}/`,
   ];
   // The status request itself is one of the connections nginx reports.
-  const baseline = await waitForBackendIdle(ctx, nginx, waits);
+  const baseline = await waitForBackendIdle(ctx, nginx, load.connections, waits);
   const wrk = ctx.env.procs.spawn('wrk', launch(argv, ctx.env.plan.load));
   try {
     if (load.awaitBackendConnections) {
