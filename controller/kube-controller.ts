@@ -17,7 +17,7 @@ import { KubeOutcomeWriter } from './kube-outcome-writer.ts';
 import { KubeSource } from './kube-source.ts';
 import { KubeWriter } from './kube-writer.ts';
 import { type LeaderElectionTiming, LeaderElector } from './leader-election.ts';
-import type { ReconcileOptions } from './reconcile.ts';
+import type { PassResult, ReconcileOptions } from './reconcile.ts';
 
 /** Where the leader-election Lease lives and how fast it moves. */
 export interface LeaseSettings {
@@ -40,6 +40,8 @@ export interface KubeControllerOptions {
   readonly informerBackoff?: InformerBackoff;
   /** Quiet time after a change before a pass runs. */
   readonly debounceMs?: number;
+  /** Called after every completed pass of the leader's loop (metrics). */
+  readonly onPass?: (result: PassResult) => void;
 }
 
 /** Lease calls must fail well inside the renew deadline, or one hung call would cost leadership. */
@@ -81,6 +83,7 @@ export class KubeController {
         logger: opts.logger,
         ...(opts.reconcile ? { reconcile: opts.reconcile } : {}),
         ...(opts.debounceMs !== undefined ? { debounceMs: opts.debounceMs } : {}),
+        ...(opts.onPass ? { onPass: opts.onPass } : {}),
       });
     const le = opts.leaderElection;
     this.#elector = le

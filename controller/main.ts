@@ -5,14 +5,18 @@
  * its replicas. Thin: flags and wiring; the loop is controller-loop.ts, Kubernetes mode is
  * kube-controller.ts.
  */
+
+import { Registry } from 'prom-client';
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../shared/duration.ts';
 import { type Problem, UserError } from '../shared/errors.ts';
 import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
+import { parseHostPort, startMetricsServer } from '../shared/metrics-server.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
 import type { Store } from '../shared/store/store.ts';
 import { ControllerLoop, type TablePublisher } from './controller-loop.ts';
+import { ControllerMetrics } from './controller-metrics.ts';
 import { resolveKubeConfig } from './kube-client.ts';
 import { KubeController, type LeaseSettings } from './kube-controller.ts';
 import { defaultIdentity, defaultLeaseNamespace, FALLBACK_LEASE_NAMESPACE } from './kube-lease.ts';
@@ -23,7 +27,7 @@ import {
 } from './leader-election.ts';
 import { LogWriter } from './log-writer.ts';
 import { ManifestSource } from './manifest-source.ts';
-import type { ReconcileOptions } from './reconcile.ts';
+import type { PassResult, ReconcileOptions } from './reconcile.ts';
 
 interface ControllerArgs extends RedisFlags {
   config?: string;
@@ -37,6 +41,7 @@ interface ControllerArgs extends RedisFlags {
   identity?: string;
   'lb-class'?: string;
   'kube-proxy-health-port': number;
+  'metrics-address': string;
   'log-level': string;
   'log-format': LogFormat;
 }
@@ -101,10 +106,16 @@ function untilSignalled(): Promise<void> {
   });
 }
 
+/** What both modes are given besides their flags. */
+interface Wiring {
+  readonly reconcile: ReconcileOptions;
+  readonly onPass: (result: PassResult) => void;
+}
+
 async function runManifestMode(
   args: ControllerArgs,
   file: string,
-  reconcile: ReconcileOptions,
+  wiring: Wiring,
   logger: Logger,
 ): Promise<void> {
   const source = new ManifestSource(file, logger);
@@ -114,7 +125,8 @@ async function runManifestMode(
     writer: new LogWriter(logger),
     publisher: storePublisher(store),
     logger,
-    reconcile,
+    reconcile: wiring.reconcile,
+    onPass: wiring.onPass,
   });
   try {
     await loop.start();
@@ -131,7 +143,7 @@ async function runManifestMode(
   logger.info({ event: 'controller-stopped' }, 'controller stopped');
 }
 
-async function runKubeMode(args: ControllerArgs, reconcile: ReconcileOptions, logger: Logger): Promise<void> {
+async function runKubeMode(args: ControllerArgs, wiring: Wiring, logger: Logger): Promise<void> {
   // Every flag is checked before anything connects, so a typo fails fast with exit 2.
   const kube = resolveKubeConfig(args.kubeconfig);
   const identity = args.identity || defaultIdentity();
@@ -147,7 +159,8 @@ async function runKubeMode(args: ControllerArgs, reconcile: ReconcileOptions, lo
     kubeConfig: kube.kubeConfig,
     publisher: storePublisher(store),
     logger,
-    reconcile,
+    reconcile: wiring.reconcile,
+    onPass: wiring.onPass,
     identity,
     leaderElection: lease,
   });
@@ -229,6 +242,11 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         default: 10256,
         describe: "kube-proxy's health port probed for Cluster Services; 0 where there is no kube-proxy",
       })
+      .option('metrics-address', {
+        type: 'string',
+        default: '127.0.0.1:9471',
+        describe: 'Serve Prometheus metrics on host:port ("" for nowhere)',
+      })
       .options(REDIS_CLI_OPTIONS) as never,
   handler: async (args) => {
     const logger = createLogger({ level: args['log-level'], format: args['log-format'], name: 'controller' });
@@ -236,7 +254,27 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       lbClass: args['lb-class'] ?? null,
       compile: { kubeProxyHealthPort: args['kube-proxy-health-port'] },
     };
-    if (args.config) await runManifestMode(args, args.config, reconcile, logger);
-    else await runKubeMode(args, reconcile, logger);
+    const metricsAt = args['metrics-address'] === '' ? null : parseHostPort(args['metrics-address']);
+    if (args['metrics-address'] !== '' && !metricsAt) {
+      throw new UserError([
+        {
+          code: 'controller.metrics-address',
+          object: 'controller',
+          field: '--metrics-address',
+          value: JSON.stringify(args['metrics-address']),
+          message: 'must be IP:PORT, e.g. 127.0.0.1:9471 or 0.0.0.0:9471, or "" for no metrics endpoint',
+        },
+      ]);
+    }
+    const registry = new Registry();
+    const metrics = new ControllerMetrics(registry);
+    const server = metricsAt ? await startMetricsServer(metricsAt, registry, logger) : null;
+    try {
+      const wiring: Wiring = { reconcile, onPass: (r) => metrics.observe(r) };
+      if (args.config) await runManifestMode(args, args.config, wiring, logger);
+      else await runKubeMode(args, wiring, logger);
+    } finally {
+      await server?.close();
+    }
   },
 };

@@ -22,6 +22,7 @@ import {
   type NameRule,
   type ShapeReport,
 } from './manifest-shape.ts';
+import type { ClusterObjects } from './reconcile.ts';
 
 /** An IPAddressPool as written; its spec is validated by controller/pool-parse.ts. */
 export interface IPAddressPoolObject {
@@ -33,12 +34,8 @@ export interface IPAddressPoolObject {
 }
 
 /** The objects of a manifest, by kind, in file order (implied Namespaces last, by name). */
-export interface ManifestObjects {
+export interface ManifestObjects extends ClusterObjects {
   readonly pools: readonly IPAddressPoolObject[];
-  readonly services: readonly V1Service[];
-  readonly nodes: readonly V1Node[];
-  readonly namespaces: readonly V1Namespace[];
-  readonly endpointSlices: readonly V1EndpointSlice[];
 }
 
 /** What a manifest held: the objects, the problems that left documents out, and warnings. */

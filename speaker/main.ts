@@ -8,8 +8,8 @@ import type { CommandModule } from 'yargs';
 import { parseDuration } from '../shared/duration.ts';
 import { UserError } from '../shared/errors.ts';
 import { createLogger, type LogFormat } from '../shared/log.ts';
+import { parseHostPort } from '../shared/metrics-server.ts';
 import { HealthChecker } from './health/health-checker.ts';
-import { parseHostPort } from './metrics-server.ts';
 import { Speaker } from './speaker.ts';
 
 interface SpeakerArgs {

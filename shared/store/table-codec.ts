@@ -7,50 +7,14 @@
 import { type Problem, type Result, show } from '../errors.ts';
 import { type ForwardingTable, type Listener, listenerKey } from '../model.ts';
 import { parseTable } from '../table-parse.ts';
+import { renderListener } from '../table-render.ts';
 import { forEachSliced } from './sliced-work.ts';
-
-/** A listener in the table-file format, with every field explicit so no default can drift. */
-export function listenerDocument(l: Listener): Record<string, unknown> {
-  const hc = l.healthCheck;
-  const timing = {
-    interval: l.healthTiming.intervalMs,
-    timeout: l.healthTiming.timeoutMs,
-    rise: l.healthTiming.rise,
-    fall: l.healthTiming.fall,
-  };
-  return {
-    service: l.service,
-    portName: l.portName,
-    vip: l.vip,
-    port: l.port,
-    protocol: l.protocol,
-    backends: l.backends.map((b) => ({ node: b.node, address: b.address, nodePort: b.nodePort })),
-    externalTrafficPolicy: l.trafficPolicy,
-    healthCheckNodePort: l.healthCheckNodePort,
-    healthCheck:
-      hc.type === 'http'
-        ? { type: 'http', port: hc.port, path: hc.path, ...timing }
-        : { type: 'tcp', ...timing },
-    algorithm: l.algorithm,
-    sessionAffinity: l.sessionAffinity,
-    proxyProtocol: l.proxyProtocol,
-    loadBalancerSourceRanges: [...l.sourceRanges],
-    maxConnections: l.maxConnections,
-    connectAttempts: l.connectAttempts,
-    timeouts: {
-      connect: l.timeouts.connectMs,
-      idle: l.timeouts.idleMs,
-      halfClosed: l.timeouts.halfClosedMs,
-      drain: l.timeouts.drainMs,
-    },
-  };
-}
 
 /** Encode every listener to `listener key → JSON`, in slices that yield to the event loop. */
 export async function encodeListeners(listeners: readonly Listener[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   await forEachSliced(listeners, (l) => {
-    out.set(listenerKey(l), JSON.stringify(listenerDocument(l)));
+    out.set(listenerKey(l), JSON.stringify(renderListener(l)));
   });
   return out;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/log.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
@@ -17,7 +18,8 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
     await redis?.stop();
   });
 
-  it('publishes the manifest forwarding table and node states to Redis, and stops on SIGTERM', async () => {
+  it('publishes the table and node states to Redis, serves pool metrics, and stops on SIGTERM', async () => {
+    const metricsPort = await freePort();
     const child = spawn(
       process.execPath,
       [
@@ -29,6 +31,8 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
         redis.url,
         '--kube-proxy-health-port',
         '0',
+        '--metrics-address',
+        `127.0.0.1:${metricsPort}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -53,6 +57,9 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
       }
       const nodes = await store.nodeStates();
       assert.equal(nodes?.size, 3);
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      assert.match(metrics, /switchyard_pool_addresses\{pool="demo",family="IPv4",state="assigned"\} 3/);
+      assert.match(metrics, /switchyard_services\{state="allocated"\} 3/);
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, stderr);
@@ -75,3 +82,14 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}

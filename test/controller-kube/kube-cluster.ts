@@ -254,6 +254,9 @@ export class TestCluster {
       identity,
       '--leader-election-namespace',
       SYSTEM_NS,
+      // Several controllers run on this one host: each metrics endpoint takes a free port.
+      '--metrics-address',
+      '127.0.0.1:0',
       ...extra,
     ]);
     this.#controllers.add(c);

@@ -5,9 +5,9 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseManifest } from '../../controller/manifest.ts';
 import { compileTable } from '../../controller/table-compiler.ts';
-import { renderTable } from '../../controller/table-render.ts';
 import { listenerKey } from '../../shared/model.ts';
 import { parseTable } from '../../shared/table-parse.ts';
+import { renderTable } from '../../shared/table-render.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -15,9 +15,9 @@ import {
   compileTable,
   resolveCompileOptions,
 } from '../../controller/table-compiler.ts';
-import { renderTable } from '../../controller/table-render.ts';
 import { type Listener, listenerKey } from '../../shared/model.ts';
 import { parseTable } from '../../shared/table-parse.ts';
+import { renderTable } from '../../shared/table-render.ts';
 
 // ---- fixtures -------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import { type ForwardingTable, listenerKey } from '../../shared/model.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
 import { storeKeys } from '../../shared/store/store-keys.ts';
-import { listenerDocument } from '../../shared/store/table-codec.ts';
+import { renderListener } from '../../shared/table-render.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { EventQueue } from './await-events.ts';
 import { openRedisStore, rawClient, uniquePrefix } from './redis-test-store.ts';
@@ -40,7 +40,7 @@ describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
     const first = await tables.next((t) => t.table.version === 1);
     // Silently add a listener and bump the version; only a whole reload can see it.
     const hidden = makeTable(1, 50).listeners[0]!;
-    await raw.hset(keys.table, listenerKey(hidden), JSON.stringify(listenerDocument(hidden)));
+    await raw.hset(keys.table, listenerKey(hidden), JSON.stringify(renderListener(hidden)));
     await raw.incr(keys.tableVersion);
     assert.equal(sub.version, 1);
     await redis.restart({ keepData: true });

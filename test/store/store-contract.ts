@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import { type ForwardingTable, listenerKey } from '../../shared/model.ts';
 import type { Store, TableRefusal, TableSubscription } from '../../shared/store/store.ts';
 import { announcementText } from '../../shared/store/table-announcement.ts';
-import { listenerDocument } from '../../shared/store/table-codec.ts';
+import { renderListener } from '../../shared/table-render.ts';
 import { EventQueue, eventually } from './await-events.ts';
 import { makeTable, sortedListeners } from './table-fixture.ts';
 
@@ -141,7 +141,7 @@ export function storeContract(fixture: StoreFixture): void {
         await tables.next((t) => t.version === 1);
         // Written behind the subscriber's back: only a whole-table read can find listener 100.
         const hidden = makeTable(1, 100).listeners[0]!;
-        await ns.writeRawListener(listenerKey(hidden), JSON.stringify(listenerDocument(hidden)));
+        await ns.writeRawListener(listenerKey(hidden), JSON.stringify(renderListener(hidden)));
         await ns.bumpVersion(2);
         const head = await ns.head();
         await ns.announceRaw(
@@ -199,7 +199,7 @@ export function storeContract(fixture: StoreFixture): void {
         await pub.publishTable(makeTable(2));
         const { tables, refusals } = follow(ns.client());
         await tables.next((t) => t.version === 1);
-        const bad = { ...listenerDocument(makeTable(1, 7).listeners[0]!), vip: '10.0.0.300' };
+        const bad = { ...renderListener(makeTable(1, 7).listeners[0]!), vip: '10.0.0.300' };
         await ns.writeRawListener('10.0.0.7:80/TCP', JSON.stringify(bad));
         await ns.bumpVersion(1);
         const head = await ns.head();

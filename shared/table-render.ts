@@ -1,9 +1,9 @@
 /**
- * The "render" step after compilation: the model turned back into the table document that
- * shared/table-parse.ts reads (docs/table-format.md), with every field written out so nothing
- * depends on the reader's defaults. `parseTable(renderTable(t))` gives `t` back.
+ * The model turned back into the table document that table-parse.ts reads (docs/table-format.md),
+ * with every field written out so nothing depends on the reader's defaults: the store keeps
+ * listeners in this form, and `parseTable(renderTable(t))` gives `t` back.
  */
-import type { ForwardingTable, Listener } from '../shared/model.ts';
+import type { ForwardingTable, Listener } from './model.ts';
 
 /** One listener as written in a table document. */
 export interface ListenerDocument {
@@ -40,7 +40,8 @@ export interface TableDocument {
   readonly listeners: readonly ListenerDocument[];
 }
 
-function renderListener(l: Listener): ListenerDocument {
+/** One listener in the table-file format, every field explicit so no reader default can drift. */
+export function renderListener(l: Listener): ListenerDocument {
   const timing = {
     interval: l.healthTiming.intervalMs,
     timeout: l.healthTiming.timeoutMs,

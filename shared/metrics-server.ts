@@ -2,8 +2,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { parseIp } from '../shared/ip.ts';
-import type { Logger } from '../shared/log.ts';
+import { UserError } from './errors.ts';
+import { parseIp } from './ip.ts';
+import type { Logger } from './log.ts';
 
 /** A host and port to listen on. */
 export interface HostPort {
@@ -51,9 +52,9 @@ export async function startMetricsServer(
     } else res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) => reject(bindProblem(at, err)));
     server.listen({ host: at.host, port: at.port }, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });
@@ -65,4 +66,26 @@ export async function startMetricsServer(
         server.closeAllConnections();
       }),
   };
+}
+
+/** A metrics address that cannot be bound is a user error: one line naming the flag and the fix. */
+function bindProblem(at: HostPort, err: NodeJS.ErrnoException): Error {
+  const where = `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'is already in use; stop the other process or choose another port'
+      : err.code === 'EADDRNOTAVAIL'
+        ? 'is not an address of this machine; use 127.0.0.1 or 0.0.0.0'
+        : err.code === 'EACCES'
+          ? 'needs privileges (ports below 1024); choose a port above 1024'
+          : `cannot be bound (${err.code ?? err.message})`;
+  return new UserError([
+    {
+      code: 'metrics.bind',
+      object: 'metrics endpoint',
+      field: '--metrics-address',
+      value: where,
+      message: `${where} ${why}`,
+    },
+  ]);
 }
