@@ -14,8 +14,11 @@
  *   the lease again (new epoch) as soon as the store answers, or reports the VIP lost if another
  *   node got it. docs/store.md explains the choice.
  *
- * Forwarding never depends on this loop: listeners stay bound on every speaker; ownership decides
- * only which node attracts a VIP's traffic.
+ * A lease that runs out because its holder stopped renewing is taken over the moment it expires by
+ * the node preferred after the holder (takeover.ts), rather than on that node's next tick.
+ *
+ * The loop decides only who owns what; the speaker decides what owning means for its listeners
+ * (cluster-speaker.ts: in `l2` mode only the owner binds a VIP's listeners).
  */
 import type { Logger } from '../../shared/log.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -28,6 +31,7 @@ import type {
 } from '../../shared/store/store.ts';
 import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
 import { eligibleNodes, preferredOwner } from './rendezvous.ts';
+import { successorOf, TAKEOVER_SLACK_MS, takeoverPlans, watchedVips } from './takeover.ts';
 
 /** A VIP and the lease epoch of the change. */
 export interface OwnershipChange {
@@ -47,6 +51,8 @@ export type OwnershipLossReason =
   | 'not-eligible'
   /** The lease lapsed and `retainOnStoreLoss` is off. */
   | 'expired'
+  /** Kept suspended, then given up because another node answers for it on the link (`relinquish`). */
+  | 'conflict'
   /** The loop was stopped. */
   | 'stopped';
 
@@ -105,6 +111,9 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/** Attempts per armed takeover: the first lands just after the expiry the store reported. */
+const TAKEOVER_ATTEMPTS = 3;
+
 /** Keeps this node's share of VIP leases. */
 export class VipOwnershipLoop {
   private readonly opts: OwnershipLoopOptions;
@@ -129,6 +138,9 @@ export class VipOwnershipLoop {
   private tickRunning: Promise<void> | null = null;
   private heartbeatInFlight = false;
   private viewInFlight = false;
+  private leaseWatchInFlight = false;
+  /** Armed takeovers by VIP (see takeover.ts). */
+  private readonly takeovers = new Map<string, NodeJS.Timeout>();
 
   constructor(opts: OwnershipLoopOptions) {
     this.opts = opts;
@@ -161,6 +173,18 @@ export class VipOwnershipLoop {
     return this.leases.canAnnounce(vip);
   }
 
+  /**
+   * Give up a VIP kept `suspended` because another node answers for it on the link. Only a node that
+   * reached the store can have claimed it meanwhile, so two nodes answering is worse than this one
+   * stepping back. Reports it lost (`conflict`); false when the VIP is not suspended here.
+   */
+  relinquish(vip: string): boolean {
+    const o = this.owned.get(vip);
+    if (o?.state !== 'suspended') return false;
+    this.drop(vip, o.epoch, 'conflict');
+    return true;
+  }
+
   /** The VIPs this node owns or keeps suspended, with their epochs. */
   snapshot(): { vip: string; state: VipOwnership; epoch: number }[] {
     return [...this.owned].map(([vip, o]) => ({ vip, ...o })).sort((a, b) => (a.vip < b.vip ? -1 : 1));
@@ -182,6 +206,8 @@ export class VipOwnershipLoop {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    for (const t of this.takeovers.values()) clearTimeout(t);
+    this.takeovers.clear();
     await this.tickRunning;
     const release = opts.release !== false;
     await this.leases.close({ release });
@@ -232,6 +258,7 @@ export class VipOwnershipLoop {
         work.push(this.take(vip));
       }
     }
+    if (settled && view.selfEligible && !this.viewFailing) work.push(this.watchLeases(view));
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
   }
 
@@ -289,15 +316,73 @@ export class VipOwnershipLoop {
     const o = this.owned.get(vip);
     switch (out.kind) {
       case 'gained':
-        this.owned.set(vip, { state: 'owned', epoch: out.epoch });
-        this.log.info({ event: 'vip-gained', vip, epoch: out.epoch }, 'this node owns the VIP');
-        this.emit('gained', { vip, epoch: out.epoch });
+        this.gain(vip, out.epoch);
         return;
       case 'held':
+        // Held under this node's name but another token: a request whose reply was lost. It runs
+        // out within one TTL and is taken again; dropping the VIP meanwhile would black-hole it.
+        if (out.holder === this.node) return;
         if (o) this.drop(vip, o.epoch, 'taken');
         return;
       default:
         return; // busy, late, unreachable: try again next tick
+    }
+  }
+
+  private gain(vip: string, epoch: number): void {
+    this.owned.set(vip, { state: 'owned', epoch });
+    this.log.info({ event: 'vip-gained', vip, epoch }, 'this node owns the VIP');
+    this.emit('gained', { vip, epoch });
+  }
+
+  /** Read the leases this node succeeds to and arm a takeover for each that is about to lapse. */
+  private async watchLeases(view: View): Promise<void> {
+    if (this.leaseWatchInFlight) return;
+    const vips = watchedVips(this.vips, view.eligible, this.node, new Set(this.owned.keys()));
+    if (vips.length === 0) return;
+    this.leaseWatchInFlight = true;
+    try {
+      const sent = this.now();
+      const leases = await this.opts.store.readLeases(vips);
+      // A slow answer may come from a store that was frozen: every lease then looks about to lapse,
+      // and the holders, whose own requests were queued first, are about to take them back.
+      if (this.now() - sent > this.leases.timing.renewMs) return;
+      // A live holder renews every interval, so only a lease that stopped being renewed gets here.
+      const horizon = this.leases.timing.renewMs + this.leases.timing.marginMs;
+      for (const plan of takeoverPlans(leases, view.eligible, this.node, horizon)) {
+        this.armTakeover(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
+      }
+    } catch (err) {
+      this.log.debug({ event: 'lease-watch-failed', err }, 'could not read the leases this node succeeds to');
+    } finally {
+      this.leaseWatchInFlight = false;
+    }
+  }
+
+  private armTakeover(vip: string, holder: string, inMs: number, attempts: number): void {
+    const old = this.takeovers.get(vip);
+    if (old) clearTimeout(old);
+    const t = setTimeout(() => {
+      this.takeovers.delete(vip);
+      void this.takeover(vip, holder, attempts - 1);
+    }, inMs);
+    t.unref();
+    this.takeovers.set(vip, t);
+  }
+
+  /** The lease of `holder` should have lapsed: acquire it if this node is still its successor. */
+  private async takeover(vip: string, holder: string, attemptsLeft: number): Promise<void> {
+    if (!this.running || this.owned.has(vip) || !this.vips.has(vip) || !this.view.selfEligible) return;
+    if (successorOf(vip, holder, this.view.eligible) !== this.node) return;
+    const out = await this.leases.acquire(vip);
+    if (!this.running) return;
+    if (out.kind === 'gained' && !this.owned.has(vip)) {
+      this.log.info({ event: 'vip-takeover', vip, from: holder }, 'took over a lease that lapsed');
+      this.gain(vip, out.epoch);
+    } else if (out.kind === 'held' && out.holder === holder && attemptsLeft > 0) {
+      // The store's clock and this one disagree by a few ms: try again when it says it ends.
+      if (out.remainingMs <= this.leases.timing.renewMs)
+        this.armTakeover(vip, holder, out.remainingMs + TAKEOVER_SLACK_MS, attemptsLeft);
     }
   }
 
