@@ -141,6 +141,8 @@ export class VipOwnershipLoop {
   private leaseWatchInFlight = false;
   /** Armed takeovers by VIP (see takeover.ts). */
   private readonly takeovers = new Map<string, NodeJS.Timeout>();
+  /** Nodes whose lapsed lease this node took over, and until when (monotonic) they are not eligible. */
+  private readonly lapsed = new Map<string, number>();
 
   constructor(opts: OwnershipLoopOptions) {
     this.opts = opts;
@@ -304,8 +306,9 @@ export class VipOwnershipLoop {
   ): void {
     // This node counts as live while it runs, whether or not its own heartbeat has landed yet.
     const all = speakers.some((s) => s.node === this.node) ? speakers : [...speakers, { node: this.node }];
-    const eligible = eligibleNodes(all, states);
     const now = this.now();
+    for (const [n, until] of [...this.lapsed]) if (until <= now) this.lapsed.delete(n);
+    const eligible = eligibleNodes(all, states).filter((n) => !this.lapsed.has(n));
     for (const n of [...this.firstSeen.keys()]) if (!eligible.includes(n)) this.firstSeen.delete(n);
     for (const n of eligible) if (!this.firstSeen.has(n)) this.firstSeen.set(n, now);
     this.view = { eligible, selfEligible: eligible.includes(this.node) };
@@ -378,6 +381,9 @@ export class VipOwnershipLoop {
     if (!this.running) return;
     if (out.kind === 'gained' && !this.owned.has(vip)) {
       this.log.info({ event: 'vip-takeover', vip, from: holder }, 'took over a lease that lapsed');
+      // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
+      // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
+      this.lapsed.set(holder, this.now() + this.heartbeatTtlMs);
       this.gain(vip, out.epoch);
     } else if (out.kind === 'held' && out.holder === holder && attemptsLeft > 0) {
       // The store's clock and this one disagree by a few ms: try again when it says it ends.
