@@ -31,7 +31,7 @@ import type {
 } from '../../shared/store/store.ts';
 import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
 import { eligibleNodes, preferredOwner } from './rendezvous.ts';
-import { successorOf, TAKEOVER_SLACK_MS, takeoverPlans, watchedVips } from './takeover.ts';
+import { TakeoverWatch } from './takeover.ts';
 
 /** A VIP and the lease epoch of the change. */
 export interface OwnershipChange {
@@ -111,9 +111,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-/** Attempts per armed takeover: the first lands just after the expiry the store reported. */
-const TAKEOVER_ATTEMPTS = 3;
-
 /** Keeps this node's share of VIP leases. */
 export class VipOwnershipLoop {
   private readonly opts: OwnershipLoopOptions;
@@ -138,9 +135,7 @@ export class VipOwnershipLoop {
   private tickRunning: Promise<void> | null = null;
   private heartbeatInFlight = false;
   private viewInFlight = false;
-  private leaseWatchInFlight = false;
-  /** Armed takeovers by VIP (see takeover.ts). */
-  private readonly takeovers = new Map<string, NodeJS.Timeout>();
+  private readonly takeovers: TakeoverWatch;
   /** Nodes whose lapsed lease this node took over, and until when (monotonic) they are not eligible. */
   private readonly lapsed = new Map<string, number>();
 
@@ -162,6 +157,22 @@ export class VipOwnershipLoop {
     this.handoverDelayMs = opts.handoverDelayMs ?? DEFAULT_HANDOVER_DELAY_MS;
     this.retain = opts.retainOnStoreLoss ?? true;
     this.view = { eligible: [this.node], selfEligible: true };
+    this.takeovers = new TakeoverWatch({
+      store: opts.store,
+      self: this.node,
+      timing: this.leases.timing,
+      now: this.now,
+      logger: this.log,
+      view: () => this.view,
+      wants: (vip) => this.running && this.vips.has(vip) && !this.owned.has(vip),
+      acquire: (vip) => this.leases.acquire(vip),
+      tookOver: (vip, epoch, holder) => {
+        // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
+        // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
+        this.lapsed.set(holder, this.now() + this.heartbeatTtlMs);
+        this.gain(vip, epoch);
+      },
+    });
   }
 
   /** The VIPs of the current table. */
@@ -208,8 +219,7 @@ export class VipOwnershipLoop {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    for (const t of this.takeovers.values()) clearTimeout(t);
-    this.takeovers.clear();
+    this.takeovers.close();
     await this.tickRunning;
     const release = opts.release !== false;
     await this.leases.close({ release });
@@ -260,7 +270,9 @@ export class VipOwnershipLoop {
         work.push(this.take(vip));
       }
     }
-    if (settled && view.selfEligible && !this.viewFailing) work.push(this.watchLeases(view));
+    if (settled && view.selfEligible && !this.viewFailing) {
+      work.push(this.takeovers.watch(this.vips, view.eligible, new Set(this.owned.keys())));
+    }
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
   }
 
@@ -336,60 +348,6 @@ export class VipOwnershipLoop {
     this.owned.set(vip, { state: 'owned', epoch });
     this.log.info({ event: 'vip-gained', vip, epoch }, 'this node owns the VIP');
     this.emit('gained', { vip, epoch });
-  }
-
-  /** Read the leases this node succeeds to and arm a takeover for each that is about to lapse. */
-  private async watchLeases(view: View): Promise<void> {
-    if (this.leaseWatchInFlight) return;
-    const vips = watchedVips(this.vips, view.eligible, this.node, new Set(this.owned.keys()));
-    if (vips.length === 0) return;
-    this.leaseWatchInFlight = true;
-    try {
-      const sent = this.now();
-      const leases = await this.opts.store.readLeases(vips);
-      // A slow answer may come from a store that was frozen: every lease then looks about to lapse,
-      // and the holders, whose own requests were queued first, are about to take them back.
-      if (this.now() - sent > this.leases.timing.renewMs) return;
-      // A live holder renews every interval, so only a lease that stopped being renewed gets here.
-      const horizon = this.leases.timing.renewMs + this.leases.timing.marginMs;
-      for (const plan of takeoverPlans(leases, view.eligible, this.node, horizon)) {
-        this.armTakeover(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
-      }
-    } catch (err) {
-      this.log.debug({ event: 'lease-watch-failed', err }, 'could not read the leases this node succeeds to');
-    } finally {
-      this.leaseWatchInFlight = false;
-    }
-  }
-
-  private armTakeover(vip: string, holder: string, inMs: number, attempts: number): void {
-    const old = this.takeovers.get(vip);
-    if (old) clearTimeout(old);
-    const t = setTimeout(() => {
-      this.takeovers.delete(vip);
-      void this.takeover(vip, holder, attempts - 1);
-    }, inMs);
-    t.unref();
-    this.takeovers.set(vip, t);
-  }
-
-  /** The lease of `holder` should have lapsed: acquire it if this node is still its successor. */
-  private async takeover(vip: string, holder: string, attemptsLeft: number): Promise<void> {
-    if (!this.running || this.owned.has(vip) || !this.vips.has(vip) || !this.view.selfEligible) return;
-    if (successorOf(vip, holder, this.view.eligible) !== this.node) return;
-    const out = await this.leases.acquire(vip);
-    if (!this.running) return;
-    if (out.kind === 'gained' && !this.owned.has(vip)) {
-      this.log.info({ event: 'vip-takeover', vip, from: holder }, 'took over a lease that lapsed');
-      // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
-      // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
-      this.lapsed.set(holder, this.now() + this.heartbeatTtlMs);
-      this.gain(vip, out.epoch);
-    } else if (out.kind === 'held' && out.holder === holder && attemptsLeft > 0) {
-      // The store's clock and this one disagree by a few ms: try again when it says it ends.
-      if (out.remainingMs <= this.leases.timing.renewMs)
-        this.armTakeover(vip, holder, out.remainingMs + TAKEOVER_SLACK_MS, attemptsLeft);
-    }
   }
 
   private async giveUp(vip: string, o: { epoch: number }, reason: OwnershipLossReason): Promise<void> {
