@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/log.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
@@ -18,6 +22,9 @@ import {
   table,
   within,
 } from './loopback.ts';
+
+/** Ports below this need CAP_NET_BIND_SERVICE in this network namespace (containers often lower it). */
+const PORT_START = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
 
 describe('switchyard speaker --redis-url (the real process)', { timeout: 60_000 }, () => {
   let redis: TestRedis;
@@ -136,4 +143,77 @@ describe('switchyard speaker --redis-url (the real process)', { timeout: 60_000 
     assert.match(r.stderr, /^error: .*Redis does not answer.*--redis-url/m);
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
+
+  it('refuses l2 mode with one clear line, before contacting Redis, when NET_ADMIN and NET_RAW are missing', async () => {
+    const r = await withoutCapabilities(
+      ['net_admin', 'net_raw'],
+      ['speaker', '--redis-url', 'redis://127.0.0.1:1', '--node-name', 'n1', '--interface', 'lo'],
+    );
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^error: .*CAP_NET_ADMIN and CAP_NET_RAW.*\[announce\.capabilities\]$/m);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  });
+
+  it('says which capability a port below 1024 needs when NET_BIND_SERVICE is missing', {
+    skip:
+      PORT_START <= 81
+        ? `ip_unprivileged_port_start is ${PORT_START}: port 81 needs no privilege here`
+        : false,
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-caps-'));
+    try {
+      const path = join(dir, 'table.json');
+      const vip = loopbackAddress();
+      await writeFile(
+        path,
+        JSON.stringify({
+          version: 1,
+          listeners: [
+            listenerDoc({ vip, port: 81, backends: [{ address: echo.address, nodePort: echo.port }] }),
+          ],
+        }),
+      );
+      const r = await withoutCapabilities(
+        ['net_bind_service'],
+        ['speaker', '--table', path, '--workers', '0', '--metrics-address', 'off'],
+        {
+          untilLine: /"event":"bind-failed"/,
+        },
+      );
+      const warning = r.stdout.split('\n').find((l) => l.includes('"event":"bind-privilege-missing"'));
+      assert.ok(warning, r.stdout + r.stderr);
+      assert.deepEqual(JSON.parse(warning).ports, [81]);
+      assert.match(warning, /CAP_NET_BIND_SERVICE/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+/**
+ * Run the CLI as root with `caps` dropped from the bounding set (so from the effective set too),
+ * through util-linux's setpriv. With `untilLine`, stop it (SIGTERM) once stdout has such a line.
+ */
+function withoutCapabilities(
+  caps: readonly string[],
+  args: readonly string[],
+  opts: { untilLine?: RegExp } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      'setpriv',
+      ['--bounding-set', caps.map((c) => `-${c}`).join(','), '--', process.execPath, BIN, ...args],
+      { timeout: 20_000, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+      },
+    );
+    if (opts.untilLine) {
+      let seen = '';
+      child.stdout?.on('data', (d: string) => {
+        seen += d;
+        if (opts.untilLine!.test(seen)) child.kill('SIGTERM');
+      });
+    }
+  });
+}
