@@ -362,7 +362,8 @@ export class SwitchyardNetns {
 
   /** ARP for the VIP from the client: `arping -d` (exit 1 when two MACs answer) and the MACs seen. */
   async arpFromClient(): Promise<{ code: number; macs: string[] }> {
-    const r = await this.net.runner('client')('arping', ['-d', '-c', '2', '-w', '1', '-i', 'eth0', VIP]);
+    // Two answers to one broadcast come within a millisecond; 0.5 s is plenty and keeps polls short.
+    const r = await this.net.runner('client')('arping', ['-d', '-c', '2', '-w', '0.5', '-i', 'eth0', VIP]);
     const macs = [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1]!))];
     return { code: r.code, macs };
   }
