@@ -20,6 +20,8 @@ export const PROBE_WAIT_MS = 200;
 
 /** An ARP probe on `iface` with Habets' arping (the one the image and the announcer use). IPv4 only. */
 export function arpConflictProbe(iface: string, run: CommandRunner, logger: Logger): ConflictProbe {
+  // A probe that cannot run fails every few hundred ms; say so once, then only at debug.
+  let warned = false;
   return async (vip) => {
     const ip = parseIp(vip);
     // IPv6 VIPs are added without duplicate address detection; neighbours follow the kernel's adverts.
@@ -29,7 +31,9 @@ export function arpConflictProbe(iface: string, run: CommandRunner, logger: Logg
     const r = await run('arping', ['-0', '-q', '-c', '1', '-C', '1', '-w', wait, '-i', iface, ip.text]);
     if (r.code === 0) return true;
     if (r.code === 1) return false;
-    logger.warn({ event: 'conflict-probe-failed', vip, err: r.stderr.trim() }, 'ARP conflict probe failed');
+    const level = warned ? 'debug' : 'warn';
+    warned = true;
+    logger[level]({ event: 'conflict-probe-failed', vip, err: r.stderr.trim() }, 'ARP conflict probe failed');
     return null;
   };
 }
