@@ -60,16 +60,22 @@ async function until(
 
 describe('Switchyard cluster in network namespaces', { timeout: 240_000 }, () => {
   let c: SwitchyardNetns;
-  before(async () => {
-    c = await Cluster.start();
-    const ms = await c.converged(PREFERRED, 30_000);
-    console.log(
-      `e2e: cold start: ${PREFERRED} owns ${VIP} ${Math.round(ms)} ms after every speaker logged speaker-started`,
-    );
-  });
-  after(async () => {
-    await c?.destroy();
-  });
+  before(
+    async () => {
+      c = await Cluster.start();
+      const ms = await c.converged(PREFERRED, 30_000);
+      console.log(
+        `e2e: cold start: ${PREFERRED} owns ${VIP} ${Math.round(ms)} ms after every speaker logged speaker-started`,
+      );
+    },
+    { timeout: 90_000 },
+  );
+  after(
+    async () => {
+      await c?.destroy();
+    },
+    { timeout: 60_000 },
+  );
 
   it('reaches the Service through the VIP, balanced over the three nodes', { timeout: 30_000 }, async () => {
     const loop = c.client({ intervalMs: 20, maxAttempts: 30, maxMs: 15_000, connectTimeoutMs: 500 });
