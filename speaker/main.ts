@@ -1,19 +1,36 @@
 /**
- * `switchyard speaker --table FILE`: serve a forwarding table from a file. Flags, wiring and start
- * only; the speaker itself is speaker.ts.
+ * `switchyard speaker`: serve a forwarding table from a file (`--table FILE`), or join a cluster
+ * (`--redis-url URL --node-name NAME`): follow the table in the store, own a share of the VIPs and
+ * announce them. Flags, wiring and start only; the parts are speaker.ts and cluster-speaker.ts.
  */
-import { availableParallelism } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, networkInterfaces } from 'node:os';
 import { Registry } from 'prom-client';
 import type { CommandModule } from 'yargs';
 import { parseDuration } from '../shared/duration.ts';
 import { UserError } from '../shared/errors.ts';
-import { createLogger, type LogFormat } from '../shared/log.ts';
+import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { parseHostPort } from '../shared/metrics-server.ts';
+import { openRedisStore } from '../shared/store/open-store.ts';
+import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
+import { arpConflictProbe } from './announce/address-conflict.ts';
+import { type Announcer, PassiveAnnouncer } from './announce/announcer.ts';
+import { execRunner } from './announce/command-runner.ts';
+import { L2Announcer } from './announce/l2-announcer.ts';
+import { NftVipFirewall } from './announce/vip-firewall.ts';
+import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
+import { ClusterSpeaker } from './cluster-speaker.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { Speaker } from './speaker.ts';
 
-interface SpeakerArgs {
-  table: string;
+interface SpeakerArgs extends RedisFlags {
+  table?: string;
+  'node-name'?: string;
+  'node-address'?: string;
+  announce?: string;
+  interface?: string;
+  'lease-ttl'?: string;
+  'lease-renew'?: string;
   workers: number;
   'max-connections': number;
   'drain-timeout': string;
@@ -31,14 +48,41 @@ function flagProblem(flag: string, value: unknown, message: string): UserError {
 /** The `speaker` subcommand. */
 export const speakerCommand: CommandModule<object, SpeakerArgs> = {
   command: 'speaker',
-  describe: 'Proxy VIP:port connections to healthy node NodePorts, as a forwarding-table file says',
+  describe: 'Proxy VIP:port connections to healthy node NodePorts: from a table file, or as a cluster member',
   builder: (y) =>
     y
       .option('table', {
         type: 'string',
-        demandOption: true,
-        describe: 'Forwarding table, YAML or JSON (docs/table-format.md); re-read on change and on SIGHUP',
+        describe:
+          'Forwarding table, YAML or JSON (docs/table-format.md); re-read on change and on SIGHUP. Instead of --redis-url',
       })
+      .option('node-name', {
+        type: 'string',
+        describe: 'With the store: this node as Kubernetes names it (leases and heartbeats carry it)',
+      })
+      .option('node-address', {
+        type: 'string',
+        describe: "With the store: the address registered for this node (default: --interface's IPv4)",
+      })
+      .option('announce', {
+        type: 'string',
+        choices: ['l2', 'none', 'local'],
+        describe:
+          'With the store: l2 adds owned VIPs to --interface and sends gratuitous ARP (default); none: the network routes VIPs; local: 127/8 VIPs',
+      })
+      .option('interface', {
+        type: 'string',
+        describe: 'l2 mode: the interface facing the clients, e.g. eth0',
+      })
+      .option('lease-ttl', {
+        type: 'string',
+        describe: 'With the store: VIP lease and heartbeat lifetime (default 2s)',
+      })
+      .option('lease-renew', {
+        type: 'string',
+        describe: 'With the store: how often leases are renewed (default 500ms)',
+      })
+      .options(REDIS_CLI_OPTIONS)
       .option('workers', {
         type: 'number',
         default: availableParallelism(),
@@ -75,6 +119,18 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   const metricsAt = args['metrics-address'] === 'off' ? null : parseHostPort(args['metrics-address']);
   if (args['metrics-address'] !== 'off' && metricsAt === null)
     throw flagProblem('metrics-address', args['metrics-address'], 'must be IP:port, [IPv6]:port or "off"');
+  const source = speakerSourceFrom({
+    table: args.table,
+    redisUrl: args.redisUrl,
+    redisSentinels: args.redisSentinels,
+    nodeName: args['node-name'],
+    nodeAddress: args['node-address'],
+    announce: args.announce,
+    interface: args.interface,
+    leaseTtl: args['lease-ttl'],
+    leaseRenew: args['lease-renew'],
+  });
+  if (!source.ok) throw new UserError(source.problems);
 
   const logger = createLogger({
     level: args['log-level'],
@@ -83,8 +139,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   });
   const registry = new Registry();
   const health = new HealthChecker({ logger, registry });
-  const speaker = await Speaker.start({
-    tablePath: args.table,
+  const common = {
     workers: args.workers,
     maxConnections: args['max-connections'],
     drainTimeoutMs: drainMs,
@@ -95,18 +150,126 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     registry,
     health,
     onFatal: () => process.exit(1),
-  });
+  };
+  if (source.value.kind === 'store') {
+    await runClusterSpeaker(args, source.value, common, logger);
+    return;
+  }
+  const speaker = await Speaker.start({ ...common, tablePath: source.value.path });
   logger.info({
     event: 'speaker-started',
-    table: args.table,
+    table: source.value.path,
     workers: args.workers,
     metrics: speaker.metricsAddress,
   });
   process.on('SIGHUP', () => void speaker.reload('sighup', true));
-  await new Promise<void>((resolve) => {
+  await stopSignal();
+  await speaker.stop();
+  process.exit(0);
+}
+
+function stopSignal(): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+}
+
+/** This build's version, for the speaker registration. */
+function packageVersion(): string {
+  for (const rel of ['../package.json', '../../package.json']) {
+    try {
+      return String(JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')).version ?? 'unknown');
+    } catch {
+      // Not here: the compiled build sits one level deeper.
+    }
+  }
+  return 'unknown';
+}
+
+/** The first IPv4 of `iface` (or of any interface) that is not a VIP or loopback. */
+function nodeAddressOf(iface: string | null, vips: ReadonlySet<string>): string {
+  const all = networkInterfaces();
+  const lists = iface !== null ? [all[iface] ?? []] : Object.values(all);
+  for (const list of lists) {
+    for (const a of list ?? [])
+      if (a.family === 'IPv4' && !a.internal && !vips.has(a.address)) return a.address;
+  }
+  return '';
+}
+
+/**
+ * The cluster member: privileges and stale addresses first (one clear line if l2 cannot work
+ * here), then the store (one clear line if Redis does not answer), then the speaker with an empty
+ * table, then ownership. On SIGTERM: leases released, VIPs withdrawn, connections drained.
+ */
+async function runClusterSpeaker(
+  args: SpeakerArgs,
+  src: StoreSource,
+  common: Omit<Parameters<typeof Speaker.start>[0], 'tablePath'>,
+  logger: Logger,
+): Promise<void> {
+  const run = execRunner();
+  let announcer: Announcer;
+  let allowlist: NftVipFirewall | null = null;
+  if (src.announce === 'l2') {
+    announcer = new L2Announcer({ interface: src.interface!, run, logger });
+    await announcer.start();
+    allowlist = new NftVipFirewall({ run, logger });
+    try {
+      await allowlist.apply([]);
+    } catch (err) {
+      throw new UserError([
+        {
+          code: 'announce.nftables',
+          object: 'speaker',
+          field: '--announce',
+          value: 'l2',
+          message: `l2 mode keeps an nftables allowlist on VIPs and nft failed (${(err as Error).message}); install nftables or use --announce none`,
+        },
+      ]);
+    }
+  } else {
+    announcer = new PassiveAnnouncer(src.announce);
+  }
+  const store = await openRedisStore(args, logger);
+  const speaker = await Speaker.start(common).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+  const self = {
+    node: src.node,
+    address: src.nodeAddress ?? nodeAddressOf(src.interface, announcer.announced()),
+    startedAt: new Date().toISOString(),
+    version: packageVersion(),
+  };
+  const cluster = ClusterSpeaker.start({
+    store,
+    speaker,
+    announcer,
+    allowlist,
+    conflictProbe:
+      src.interface !== null && src.announce === 'l2' ? arpConflictProbe(src.interface, run, logger) : null,
+    self,
+    timing: src.timing,
+    registry: common.registry,
+    logger,
+  });
+  logger.info({
+    event: 'speaker-started',
+    store: store.target,
+    node: src.node,
+    announce: src.announce,
+    interface: src.interface,
+    leaseTtlMs: src.timing.ttlMs,
+    leaseRenewMs: src.timing.renewMs,
+    workers: args.workers,
+    metrics: speaker.metricsAddress,
+  });
+  process.on('SIGHUP', () => void cluster.reapply());
+  await stopSignal();
+  await cluster.stop();
   await speaker.stop();
+  await store.close();
   process.exit(0);
 }

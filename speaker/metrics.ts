@@ -156,7 +156,7 @@ export class SpeakerMetrics {
     });
     this.#tableApplies = new Counter({
       name: 'switchyard_table_applies_total',
-      help: 'Forwarding tables applied (at start, on file change, on SIGHUP).',
+      help: 'Forwarding tables applied (at start, on file change, on SIGHUP, from the store).',
       registers,
     });
     this.#tableRefusals = new Counter({

@@ -1,15 +1,18 @@
 /**
- * The speaker process: serves the forwarding table from a file. It keeps health probing (once per
- * speaker) in the main thread, drives the data plane (in-process or worker threads), re-reads the
- * table on change or on request, refuses a bad table whole while the last good one keeps serving,
- * reports listeners that cannot be bound (retried on the next apply), and drains on stop.
+ * The speaker process: serves the forwarding table from a file, or from whoever calls `serve` (the
+ * cluster speaker, with tables from the store). It keeps health probing (once per speaker) in the
+ * main thread, drives the data plane (in-process or worker threads), re-reads the table file on
+ * change or on request, refuses a bad table whole while the last good one keeps serving, reports
+ * listeners that cannot be bound (retried on the next apply), and drains on stop.
  */
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { formatProblem, type Problem, UserError } from '../shared/errors.ts';
 import type { LogFormat, Logger } from '../shared/log.ts';
 import { type HostPort, type MetricsServer, startMetricsServer } from '../shared/metrics-server.ts';
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
+import { missingCapabilities } from './announce/capabilities.ts';
 import type { BindReport } from './forward/forwarder.ts';
 import { newCounterCell } from './forward/shared-limit.ts';
 import { type HealthSource, healthTargets } from './health/health-target.ts';
@@ -22,7 +25,8 @@ import { DEFAULT_DEBOUNCE_MS, readTableFile, type TableWatch, watchTableFile } f
 
 /** Everything a speaker is started with. */
 export interface SpeakerOptions {
-  readonly tablePath: string;
+  /** The table file; without one the speaker starts with an empty table and serves what `serve` gives it. */
+  readonly tablePath?: string;
   /** Worker threads; 0 forwards in the main thread. */
   readonly workers: number;
   /** Open connections per speaker over all listeners; 0 is unlimited. */
@@ -40,6 +44,23 @@ export interface SpeakerOptions {
   readonly debounceMs?: number;
   /** Called when the data plane breaks (a worker died); the process should exit non-zero. */
   readonly onFatal?: (err: Error) => void;
+  /** Ports below this need CAP_NET_BIND_SERVICE (`net.ipv4.ip_unprivileged_port_start`); read from /proc by default. */
+  readonly unprivilegedPortStart?: number;
+}
+
+/** Which listeners of a served table the data plane binds; the rest are only health-probed. */
+export type BindFilter = (listener: Listener) => boolean;
+
+const EMPTY_TABLE: ForwardingTable = { version: 0, listeners: [] };
+
+/** `net.ipv4.ip_unprivileged_port_start` of this network namespace (1024 when unreadable). */
+function unprivilegedPortStart(): number {
+  try {
+    const n = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+    return Number.isInteger(n) ? n : 1024;
+  } catch {
+    return 1024;
+  }
 }
 
 /** Outcome of a reload. */
@@ -61,7 +82,12 @@ export class Speaker {
   readonly #metrics: SpeakerMetrics;
   readonly #counters = new Map<string, Int32Array>();
   #served: ForwardingTable | null = null;
+  /** What the data plane was given: the served table less the listeners the bind filter left out. */
+  #bound: ForwardingTable = EMPTY_TABLE;
   #servedText = '';
+  /** Low ports already warned about, so a missing capability is logged once per port. */
+  readonly #lowPortsWarned = new Set<number>();
+  #portStart = 1024;
   #watch: TableWatch | null = null;
   #metricsServer: MetricsServer | null = null;
   /** Applies run one at a time, in order. */
@@ -72,6 +98,7 @@ export class Speaker {
     this.#opts = opts;
     this.#log = opts.logger;
     this.#plane = plane;
+    this.#portStart = opts.unprivilegedPortStart ?? unprivilegedPortStart();
     this.#metrics = new SpeakerMetrics(opts.registry, {
       stats: () => plane.stats(),
       health: () => opts.health.snapshot(),
@@ -79,12 +106,16 @@ export class Speaker {
   }
 
   /**
-   * Read the table (a bad or missing one throws UserError: exit 2 with one line per problem), start
-   * the data plane and serve the table, then watch the file and serve metrics.
+   * Read the table file if there is one (a bad or missing one throws UserError: exit 2 with one line
+   * per problem), start the data plane and serve the table, then watch the file and serve metrics.
    */
   static async start(opts: SpeakerOptions): Promise<Speaker> {
-    const first = await readTableFile(opts.tablePath);
-    if (!first.result.ok) throw new UserError(first.result.problems);
+    let first: { table: ForwardingTable; text: string } = { table: EMPTY_TABLE, text: '' };
+    if (opts.tablePath !== undefined) {
+      const read = await readTableFile(opts.tablePath);
+      if (!read.result.ok) throw new UserError(read.result.problems);
+      first = { table: read.result.value, text: read.text };
+    }
     const speakerCount = newCounterCell();
     const events = {
       onConnectFailure: (key: string) => opts.health.reportConnectFailure(key),
@@ -108,7 +139,7 @@ export class Speaker {
     const speaker = new Speaker(opts, plane);
     opts.health.onChange((change) => plane.setHealth([change]));
     try {
-      await speaker.#apply(first.result.value, first.text, 'start');
+      await speaker.#apply(first.table, first.text, 'start', undefined);
       if (opts.metricsAt) {
         speaker.#metricsServer = await startMetricsServer(opts.metricsAt, opts.registry, opts.logger);
       }
@@ -116,17 +147,24 @@ export class Speaker {
       await speaker.stop();
       throw err;
     }
-    speaker.#watch = watchTableFile(
-      opts.tablePath,
-      () => void speaker.reload('file-change', false),
-      opts.debounceMs ?? DEFAULT_DEBOUNCE_MS,
-    );
+    if (opts.tablePath !== undefined) {
+      speaker.#watch = watchTableFile(
+        opts.tablePath,
+        () => void speaker.reload('file-change', false),
+        opts.debounceMs ?? DEFAULT_DEBOUNCE_MS,
+      );
+    }
     return speaker;
   }
 
   /** The table being served. */
   get table(): ForwardingTable | null {
     return this.#served;
+  }
+
+  /** The listeners the data plane has now: the served table less those a bind filter left out. */
+  get bound(): ForwardingTable {
+    return this.#bound;
   }
 
   /** The data plane (tests look inside the in-process one). */
@@ -144,15 +182,16 @@ export class Speaker {
    * listeners that failed to bind (SIGHUP does this); a file event with unchanged content is a no-op.
    */
   reload(reason: string, force: boolean): Promise<ReloadOutcome> {
+    const path = this.#opts.tablePath;
     const run = async (): Promise<ReloadOutcome> => {
-      if (this.#stopping) return 'unchanged';
-      const read = await readTableFile(this.#opts.tablePath);
+      if (this.#stopping || path === undefined) return 'unchanged';
+      const read = await readTableFile(path);
       if (!force && read.text === this.#servedText) return 'unchanged';
       if (!read.result.ok) {
-        this.#refuse(read.result.problems, reason);
+        this.#refuse(read.result.problems, reason, path);
         return 'refused';
       }
-      await this.#apply(read.result.value, read.text, reason);
+      await this.#apply(read.result.value, read.text, reason, undefined);
       return 'applied';
     };
     const next = this.#queue.then(run, run);
@@ -162,22 +201,26 @@ export class Speaker {
 
   /**
    * Serve a table that came from elsewhere than the file (a store subscriber, say), in order with
-   * file reloads. The table is already parsed, so it cannot be refused.
+   * file reloads. The table is already parsed, so it cannot be refused. With `bind`, only the
+   * listeners it accepts are bound (the others are health-probed all the same, so a listener bound
+   * later starts with its backends' health known). Resolves, once applied, with the bind reports.
    */
-  serve(table: ForwardingTable, reason: string): Promise<void> {
-    const run = () => this.#apply(table, JSON.stringify(table), reason);
+  serve(table: ForwardingTable, reason: string, bind?: BindFilter): Promise<BindReport[]> {
+    const run = () => this.#apply(table, null, reason, bind);
     const next = this.#queue.then(run, run);
     this.#queue = next.catch(() => undefined);
     return next;
   }
 
-  #refuse(problems: readonly Problem[], reason: string): void {
+  /** A table from elsewhere (the store) was refused there: count it and log it like a bad file. */
+  reportRefused(problems: readonly Problem[], source: string): void {
+    this.#refuse(problems, 'store', source);
+  }
+
+  #refuse(problems: readonly Problem[], reason: string, source: string): void {
     this.#metrics.tableRefused();
     for (const p of problems) {
-      this.#log.error(
-        { event: 'table-problem', reason: p.code, path: this.#opts.tablePath },
-        formatProblem(p),
-      );
+      this.#log.error({ event: 'table-problem', reason: p.code, path: source }, formatProblem(p));
     }
     this.#log.error(
       { event: 'table-refused', reason, problems: problems.length, version: this.#served?.version },
@@ -186,28 +229,52 @@ export class Speaker {
     this.events.emit('refused', problems);
   }
 
-  async #apply(table: ForwardingTable, text: string, reason: string): Promise<void> {
-    const before = new Map<string, Listener>((this.#served?.listeners ?? []).map((l) => [listenerKey(l), l]));
-    const diff = diffListeners(before, table.listeners);
+  async #apply(
+    table: ForwardingTable,
+    text: string | null,
+    reason: string,
+    bind: BindFilter | undefined,
+  ): Promise<BindReport[]> {
+    const planeTable = bind ? { version: table.version, listeners: table.listeners.filter(bind) } : table;
+    const before = new Map<string, Listener>(this.#bound.listeners.map((l) => [listenerKey(l), l]));
+    const diff = diffListeners(before, planeTable.listeners);
+    // Counters follow the whole table, so a listener unbound and bound again keeps counting the
+    // connections its draining predecessor still has.
     const keys = new Set(table.listeners.map(listenerKey));
     for (const key of keys) if (!this.#counters.has(key)) this.#counters.set(key, newCounterCell());
     for (const key of this.#counters.keys()) if (!keys.has(key)) this.#counters.delete(key);
     this.#opts.health.setTargets(healthTargets(table.listeners));
-    const reports = await this.#plane.apply(table, this.#opts.health.snapshot(), this.#counters);
+    this.#warnLowPorts(planeTable.listeners);
+    const reports = await this.#plane.apply(planeTable, this.#opts.health.snapshot(), this.#counters);
     this.#served = table;
-    this.#servedText = text;
+    this.#bound = planeTable;
+    if (text !== null) this.#servedText = text;
     this.#metrics.tableApplied(table.version);
     this.#reportBinds(reports);
     this.#log.info({
       event: 'table-applied',
       reason,
       version: table.version,
-      listeners: table.listeners.length,
+      listeners: planeTable.listeners.length,
       added: diff.added.length,
       changed: diff.changed.length,
       removed: diff.removed.length,
     });
     this.events.emit('applied', table, reports);
+    return reports;
+  }
+
+  /** Say once per port, before the bind fails, which capability a low port needs. */
+  #warnLowPorts(listeners: readonly Listener[]): void {
+    const low = listeners
+      .map((l) => l.port)
+      .filter((p) => p < this.#portStart && !this.#lowPortsWarned.has(p));
+    if (low.length === 0 || missingCapabilities(['NET_BIND_SERVICE']).length === 0) return;
+    for (const p of low) this.#lowPortsWarned.add(p);
+    this.#log.warn(
+      { event: 'bind-privilege-missing', ports: [...new Set(low)].sort((a, b) => a - b) },
+      `ports below ${this.#portStart} need CAP_NET_BIND_SERVICE: grant it (the DaemonSet adds it) or use higher ports`,
+    );
   }
 
   #reportBinds(reports: readonly BindReport[]): void {

@@ -1,7 +1,8 @@
 /**
- * How a speaker makes the network send a VIP's traffic to it. The ownership loop calls `announce`
- * when this node gains a VIP's lease and `withdraw` when it loses it; the data plane does not
- * depend on either (listeners stay bound), so announcing is only about where packets arrive.
+ * How a speaker makes the network send a VIP's traffic to it. Owning a VIP is two steps with the
+ * listeners bound in between: `addAddress` makes the VIP a local address (so its listeners can
+ * bind), then `advertise` tells the neighbours (so traffic arrives only once something listens).
+ * `announce` does both at once where nothing needs to happen in between.
  */
 
 /** Announcement mode, chosen per speaker with `--announce`. */
@@ -12,7 +13,11 @@ export interface Announcer {
   readonly mode: AnnounceMode;
   /** Check privileges and remove VIP addresses a crashed earlier run left behind. */
   start(): Promise<void>;
-  /** Make `vip` arrive here: add the address and tell the neighbours, while `stillOwned()` holds. Idempotent. */
+  /** Make `vip` a local address, if `stillOwned()` holds; resolves true when the address is present. Idempotent. */
+  addAddress(vip: string, stillOwned?: () => boolean): Promise<boolean>;
+  /** Tell the neighbours `vip` is here now (gratuitous ARP), asking `stillOwned()` before every message. */
+  advertise(vip: string, stillOwned?: () => boolean): void;
+  /** `addAddress`, then `advertise` when the address is new. Idempotent. */
   announce(vip: string, stillOwned?: () => boolean): Promise<void>;
   /** Stop answering for `vip`. Idempotent. */
   withdraw(vip: string): Promise<void>;
@@ -36,6 +41,13 @@ export class PassiveAnnouncer implements Announcer {
   }
 
   async start(): Promise<void> {}
+
+  async addAddress(vip: string): Promise<boolean> {
+    this.vips.add(vip);
+    return true;
+  }
+
+  advertise(): void {}
 
   async announce(vip: string): Promise<void> {
     this.vips.add(vip);

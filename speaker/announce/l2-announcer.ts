@@ -119,7 +119,15 @@ export class L2Announcer implements Announcer {
     const ip = parseIp(vip);
     if (!ip) throw new Error(`announce: not an IP address: ${vip}`);
     if (this.vips.has(ip.text)) return;
-    if (!stillOwned()) return;
+    if (await this.addAddress(ip.text, stillOwned)) this.advertise(ip.text, stillOwned);
+  }
+
+  /** Add the VIP to the interface (labelled, so a later run can find it), if `stillOwned()` holds. */
+  async addAddress(vip: string, stillOwned: () => boolean = () => true): Promise<boolean> {
+    const ip = parseIp(vip);
+    if (!ip) throw new Error(`addAddress: not an IP address: ${vip}`);
+    if (this.vips.has(ip.text)) return true;
+    if (!stillOwned()) return false;
     const args =
       ip.family === 4
         ? ['addr', 'add', `${ip.text}/32`, 'dev', this.opts.interface, 'label', this.label]
@@ -130,14 +138,31 @@ export class L2Announcer implements Announcer {
         { event: 'vip-add-failed', vip: ip.text, err: r.stderr.trim() },
         'could not add VIP address',
       );
-      return;
+      return false;
     }
     this.vips.add(ip.text);
+    this.opts.logger.info(
+      { event: 'vip-address-added', vip: ip.text, interface: this.opts.interface },
+      'VIP address added',
+    );
+    return true;
+  }
+
+  /**
+   * Send a burst of gratuitous ARPs for an address this announcer added (IPv4; for IPv6 the kernel
+   * advertises). A new burst replaces one still running.
+   */
+  advertise(vip: string, stillOwned: () => boolean = () => true): void {
+    const ip = parseIp(vip);
+    if (ip?.family !== 4 || !this.vips.has(ip.text)) return;
+    const pending = this.bursts.get(ip.text);
+    if (pending) clearTimeout(pending);
+    this.bursts.delete(ip.text);
     this.opts.logger.info(
       { event: 'vip-announced', vip: ip.text, interface: this.opts.interface },
       'announcing VIP',
     );
-    if (ip.family === 4) this.garpBurst(ip.text, this.opts.garpCount ?? 3, stillOwned);
+    this.garpBurst(ip.text, this.opts.garpCount ?? 3, stillOwned);
   }
 
   private garpBurst(vip: string, remaining: number, stillOwned: () => boolean): void {

@@ -110,6 +110,14 @@ export class VipLeases {
   private readonly inFlight = new Set<string>();
   /** Highest epoch seen per VIP, so a new grant stays above it even if the store lost its counter. */
   private readonly seenEpoch = new Map<string, number>();
+  /**
+   * Token of an acquire whose reply never came, per VIP. The next attempt presents it again: a store
+   * that was frozen (SIGSTOP, a stalled VM) runs every request queued on the connection once it
+   * wakes, so the first of them may grant the lease to a reply nobody waits for. With the same token
+   * the later attempt finds the lease extended for it, instead of held by "someone else" that is in
+   * fact this node.
+   */
+  private readonly unanswered = new Map<string, string>();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -173,7 +181,7 @@ export class VipLeases {
     const cur = this.held.get(vip);
     if (cur) return { kind: 'already', epoch: cur.epoch };
     if (this.inFlight.has(vip) || this.closed) return { kind: 'busy' };
-    const token = randomUUID();
+    const token = this.unanswered.get(vip) ?? randomUUID();
     // Measured before sending: the store starts the TTL later than this, never earlier.
     const basis = this.now();
     this.inFlight.add(vip);
@@ -187,10 +195,13 @@ export class VipLeases {
         minEpoch: this.seenEpoch.get(vip) ?? 0,
       });
     } catch (err) {
+      this.unanswered.set(vip, token);
       return { kind: 'unreachable', err };
     } finally {
       this.inFlight.delete(vip);
     }
+    // Answered: every earlier request with this token ran before this one on the same connection.
+    this.unanswered.delete(vip);
     this.noteEpoch(vip, grant.epoch);
     if (!grant.acquired) {
       return { kind: 'held', holder: grant.holder, epoch: grant.epoch, remainingMs: grant.remainingMs };

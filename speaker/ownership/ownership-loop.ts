@@ -14,8 +14,11 @@
  *   the lease again (new epoch) as soon as the store answers, or reports the VIP lost if another
  *   node got it. docs/store.md explains the choice.
  *
- * Forwarding never depends on this loop: listeners stay bound on every speaker; ownership decides
- * only which node attracts a VIP's traffic.
+ * A lease that runs out because its holder stopped renewing is taken over the moment it expires by
+ * the node preferred after the holder (takeover.ts), rather than on that node's next tick.
+ *
+ * The loop decides only who owns what; the speaker decides what owning means for its listeners
+ * (cluster-speaker.ts: in `l2` mode only the owner binds a VIP's listeners).
  */
 import type { Logger } from '../../shared/log.ts';
 import { silentLogger } from '../../shared/log.ts';
@@ -28,6 +31,7 @@ import type {
 } from '../../shared/store/store.ts';
 import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
 import { eligibleNodes, preferredOwner } from './rendezvous.ts';
+import { TakeoverWatch } from './takeover.ts';
 
 /** A VIP and the lease epoch of the change. */
 export interface OwnershipChange {
@@ -47,6 +51,8 @@ export type OwnershipLossReason =
   | 'not-eligible'
   /** The lease lapsed and `retainOnStoreLoss` is off. */
   | 'expired'
+  /** Kept suspended, then given up because another node answers for it on the link (`relinquish`). */
+  | 'conflict'
   /** The loop was stopped. */
   | 'stopped';
 
@@ -129,6 +135,9 @@ export class VipOwnershipLoop {
   private tickRunning: Promise<void> | null = null;
   private heartbeatInFlight = false;
   private viewInFlight = false;
+  private readonly takeovers: TakeoverWatch;
+  /** Nodes whose lapsed lease this node took over, and until when (monotonic) they are not eligible. */
+  private readonly lapsed = new Map<string, number>();
 
   constructor(opts: OwnershipLoopOptions) {
     this.opts = opts;
@@ -148,6 +157,22 @@ export class VipOwnershipLoop {
     this.handoverDelayMs = opts.handoverDelayMs ?? DEFAULT_HANDOVER_DELAY_MS;
     this.retain = opts.retainOnStoreLoss ?? true;
     this.view = { eligible: [this.node], selfEligible: true };
+    this.takeovers = new TakeoverWatch({
+      store: opts.store,
+      self: this.node,
+      timing: this.leases.timing,
+      now: this.now,
+      logger: this.log,
+      view: () => this.view,
+      wants: (vip) => this.running && this.vips.has(vip) && !this.owned.has(vip),
+      acquire: (vip) => this.leases.acquire(vip),
+      tookOver: (vip, epoch, holder) => {
+        // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
+        // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
+        this.lapsed.set(holder, this.now() + this.heartbeatTtlMs);
+        this.gain(vip, epoch);
+      },
+    });
   }
 
   /** The VIPs of the current table. */
@@ -159,6 +184,18 @@ export class VipOwnershipLoop {
   /** Whether this node may send gratuitous ARP for `vip` now (its lease is within its fence). */
   canAnnounce(vip: string): boolean {
     return this.leases.canAnnounce(vip);
+  }
+
+  /**
+   * Give up a VIP kept `suspended` because another node answers for it on the link. Only a node that
+   * reached the store can have claimed it meanwhile, so two nodes answering is worse than this one
+   * stepping back. Reports it lost (`conflict`); false when the VIP is not suspended here.
+   */
+  relinquish(vip: string): boolean {
+    const o = this.owned.get(vip);
+    if (o?.state !== 'suspended') return false;
+    this.drop(vip, o.epoch, 'conflict');
+    return true;
   }
 
   /** The VIPs this node owns or keeps suspended, with their epochs. */
@@ -182,6 +219,7 @@ export class VipOwnershipLoop {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.takeovers.close();
     await this.tickRunning;
     const release = opts.release !== false;
     await this.leases.close({ release });
@@ -232,6 +270,9 @@ export class VipOwnershipLoop {
         work.push(this.take(vip));
       }
     }
+    if (settled && view.selfEligible && !this.viewFailing) {
+      work.push(this.takeovers.watch(this.vips, view.eligible, new Set(this.owned.keys())));
+    }
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
   }
 
@@ -277,8 +318,9 @@ export class VipOwnershipLoop {
   ): void {
     // This node counts as live while it runs, whether or not its own heartbeat has landed yet.
     const all = speakers.some((s) => s.node === this.node) ? speakers : [...speakers, { node: this.node }];
-    const eligible = eligibleNodes(all, states);
     const now = this.now();
+    for (const [n, until] of [...this.lapsed]) if (until <= now) this.lapsed.delete(n);
+    const eligible = eligibleNodes(all, states).filter((n) => !this.lapsed.has(n));
     for (const n of [...this.firstSeen.keys()]) if (!eligible.includes(n)) this.firstSeen.delete(n);
     for (const n of eligible) if (!this.firstSeen.has(n)) this.firstSeen.set(n, now);
     this.view = { eligible, selfEligible: eligible.includes(this.node) };
@@ -289,16 +331,23 @@ export class VipOwnershipLoop {
     const o = this.owned.get(vip);
     switch (out.kind) {
       case 'gained':
-        this.owned.set(vip, { state: 'owned', epoch: out.epoch });
-        this.log.info({ event: 'vip-gained', vip, epoch: out.epoch }, 'this node owns the VIP');
-        this.emit('gained', { vip, epoch: out.epoch });
+        this.gain(vip, out.epoch);
         return;
       case 'held':
+        // Held under this node's name but another token: a request whose reply was lost. It runs
+        // out within one TTL and is taken again; dropping the VIP meanwhile would black-hole it.
+        if (out.holder === this.node) return;
         if (o) this.drop(vip, o.epoch, 'taken');
         return;
       default:
         return; // busy, late, unreachable: try again next tick
     }
+  }
+
+  private gain(vip: string, epoch: number): void {
+    this.owned.set(vip, { state: 'owned', epoch });
+    this.log.info({ event: 'vip-gained', vip, epoch }, 'this node owns the VIP');
+    this.emit('gained', { vip, epoch });
   }
 
   private async giveUp(vip: string, o: { epoch: number }, reason: OwnershipLossReason): Promise<void> {

@@ -1,0 +1,399 @@
+/**
+ * A whole Switchyard cluster in network namespaces, for the end-to-end tests: `ctl` runs a real
+ * redis-server on its 198.18 address and the controller in manifest mode; `n1`..`n3` each run a
+ * speaker (l2 on eth0) and a backend on NodePort 30080 that answers with its node name; `client`
+ * runs bounded client loops. Processes are the real binaries, started with `ip netns exec`; every
+ * one of them is killed, and every namespace deleted, by `destroy()`.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { preferredOwner } from '../../speaker/ownership/rendezvous.ts';
+import { NetnsCluster } from '../harness/netns.ts';
+import { findRedisServer } from '../harness/redis.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const BIN = join(ROOT, 'bin/switchyard.mjs');
+const CLIENT = join(import.meta.dirname, 'fixtures/tcp-client.mjs');
+
+/** The Service's VIP (pinned by annotation, from the pool 198.18.0.100-110) and ports. */
+export const VIP = '198.18.0.100';
+export const PORT = 80;
+export const NODE_PORT = 30080;
+export const NODES = ['n1', 'n2', 'n3'] as const;
+/** Host order gives n1..n3 the addresses 198.18.0.11-13, client .10 and ctl .14. */
+const HOSTS = ['client', ...NODES, 'ctl'];
+const KEY_PREFIX = 'switchyard:';
+
+/** The node the rendezvous hash prefers for the VIP when every node is up. */
+export const PREFERRED = preferredOwner(VIP, [...NODES])!;
+
+/** A process started in a namespace, with its output kept. */
+export class Proc {
+  readonly child: ChildProcess;
+  readonly name: string;
+  /** Lines of stdout (NDJSON for Switchyard's binaries). */
+  readonly lines: string[] = [];
+  stderr = '';
+  private readonly waiters: { pred: (l: string) => boolean; resolve: (l: string) => void }[] = [];
+
+  constructor(name: string, child: ChildProcess) {
+    this.name = name;
+    this.child = child;
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        this.lines.push(line);
+        for (const w of [...this.waiters]) {
+          if (w.pred(line)) {
+            this.waiters.splice(this.waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      // Bounded: only the tail matters when a test fails.
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+  }
+
+  /** The first line (seen already or coming) that matches; rejects after `timeoutMs` or on exit. */
+  waitLine(pred: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+    const seen = this.lines.find(pred);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const w = {
+        pred,
+        resolve: (l: string) => {
+          clearTimeout(timer);
+          this.child.off('exit', onExit);
+          resolve(l);
+        },
+      };
+      const fail = (why: string) => {
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        this.child.off('exit', onExit);
+        reject(new Error(`${this.name}: ${why} waiting for ${what}; stderr: ${this.stderr.slice(-800)}`));
+      };
+      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs);
+      const onExit = () => {
+        clearTimeout(timer);
+        fail('exited');
+      };
+      this.child.once('exit', onExit);
+      this.waiters.push(w);
+    });
+  }
+
+  /** Whether the process is still running. */
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+}
+
+/** One client attempt, as tcp-client.mjs prints it. */
+export interface Attempt {
+  /** Wall-clock ms when the attempt started and ended. */
+  readonly s: number;
+  readonly t: number;
+  readonly ok: boolean;
+  /** The node whose backend answered. */
+  readonly node?: string;
+  readonly err?: string;
+}
+
+/** A client loop running in the client namespace. */
+export class ClientLoop {
+  readonly proc: Proc;
+  constructor(proc: Proc) {
+    this.proc = proc;
+  }
+
+  /** Every attempt so far. */
+  attempts(): Attempt[] {
+    return this.proc.lines.map((l) => JSON.parse(l) as Attempt);
+  }
+
+  /** The first attempt matching `pred`, waiting up to `timeoutMs`. */
+  async next(pred: (a: Attempt) => boolean, timeoutMs: number, what: string): Promise<Attempt> {
+    const line = await this.proc.waitLine((l) => pred(JSON.parse(l) as Attempt), timeoutMs, what);
+    return JSON.parse(line) as Attempt;
+  }
+
+  /** Resolves when the loop has ended by itself (its count or time bound). */
+  async done(timeoutMs: number): Promise<Attempt[]> {
+    if (this.proc.running) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`client loop still running after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        this.proc.child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.attempts();
+  }
+}
+
+function manifest(addresses: ReadonlyMap<string, string>): string {
+  const nodes = NODES.map(
+    (n) => `  - apiVersion: v1
+    kind: Node
+    metadata: {name: ${n}}
+    status:
+      conditions: [{type: Ready, status: "True"}]
+      addresses: [{type: InternalIP, address: ${addresses.get(n)}}]`,
+  ).join('\n');
+  return `apiVersion: switchyard.io/v1beta1
+kind: IPAddressPool
+metadata: {name: e2e, namespace: switchyard-system}
+spec:
+  addresses: [198.18.0.100-198.18.0.110]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+  annotations: {switchyard.io/loadBalancerIPs: ${VIP}}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, protocol: TCP, port: ${PORT}, targetPort: 8080, nodePort: ${NODE_PORT}}]
+---
+apiVersion: v1
+kind: List
+items:
+${nodes}
+`;
+}
+
+/** The cluster: namespaces, Redis, controller, speakers, backends. */
+export class SwitchyardNetns {
+  readonly net: NetnsCluster;
+  readonly speakers = new Map<string, Proc>();
+  readonly backends = new Map<string, Proc>();
+  redis!: Proc;
+  controller!: Proc;
+  private readonly dir: string;
+
+  private constructor(net: NetnsCluster, dir: string) {
+    this.net = net;
+    this.dir = dir;
+  }
+
+  /** Build the namespaces and start Redis, the controller, a backend and a speaker per node. */
+  static async start(): Promise<SwitchyardNetns> {
+    const net = await NetnsCluster.create(HOSTS);
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-e2e-'));
+    const c = new SwitchyardNetns(net, dir);
+    try {
+      const addresses = new Map(HOSTS.map((h) => [h, net.host(h).address]));
+      await writeFile(join(dir, 'cluster.yaml'), manifest(addresses));
+      c.redis = c.proc('ctl', 'redis', findRedisServer(), [
+        '--port',
+        '6379',
+        '--bind',
+        c.ctlAddress,
+        '--dir',
+        dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--protected-mode',
+        'no',
+        '--logfile',
+        '',
+      ]);
+      await c.redis.waitLine((l) => l.includes('Ready to accept connections'), 15_000, 'redis-server');
+      c.controller = c.proc('ctl', 'controller', process.execPath, [
+        BIN,
+        'controller',
+        '--config',
+        join(dir, 'cluster.yaml'),
+        '--redis-url',
+        c.redisUrl,
+        '--kube-proxy-health-port',
+        '0',
+      ]);
+      for (const n of NODES) await c.startBackend(n);
+      for (const n of NODES) c.startSpeaker(n);
+      await Promise.all(
+        NODES.map((n) =>
+          c.speakers.get(n)!.waitLine((l) => l.includes('"speaker-started"'), 30_000, 'start'),
+        ),
+      );
+    } catch (err) {
+      await c.destroy();
+      throw err;
+    }
+    return c;
+  }
+
+  get ctlAddress(): string {
+    return this.net.host('ctl').address;
+  }
+
+  get redisUrl(): string {
+    return `redis://${this.ctlAddress}:6379`;
+  }
+
+  /** Start `program` in `host`'s namespace. */
+  proc(host: string, name: string, program: string, args: readonly string[]): Proc {
+    return new Proc(name, this.net.spawn(host, program, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  }
+
+  /** Start (or restart) the speaker of node `n`. */
+  startSpeaker(n: string): Proc {
+    const p = this.proc(n, `speaker ${n}`, process.execPath, [
+      BIN,
+      'speaker',
+      '--redis-url',
+      this.redisUrl,
+      '--node-name',
+      n,
+      '--announce',
+      'l2',
+      '--interface',
+      'eth0',
+      '--workers',
+      '0',
+      '--metrics-address',
+      `${this.net.host(n).address}:9470`,
+    ]);
+    this.speakers.set(n, p);
+    return p;
+  }
+
+  /** Start (or restart) the backend of node `n`: it answers every connection with `n`. */
+  async startBackend(n: string): Promise<Proc> {
+    const p = this.proc(n, `backend ${n}`, process.execPath, [
+      '-e',
+      `require('net').createServer((s)=>{s.on('error',()=>{});s.end(process.argv[1]+'\\n')}).listen(${NODE_PORT},'0.0.0.0',()=>console.log('up'))`,
+      n,
+    ]);
+    this.backends.set(n, p);
+    await p.waitLine((l) => l === 'up', 15_000, 'backend');
+    return p;
+  }
+
+  /** Kill a process (SIGKILL by default) and wait for it to exit. */
+  kill(p: Proc, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    return this.net.kill(p.child, signal);
+  }
+
+  /** Start a client loop: an attempt every `intervalMs`, bounded by `maxAttempts` and `maxMs`. */
+  client(opts: {
+    intervalMs: number;
+    maxAttempts: number;
+    maxMs: number;
+    connectTimeoutMs?: number;
+  }): ClientLoop {
+    return new ClientLoop(
+      this.proc('client', 'client', process.execPath, [
+        CLIENT,
+        VIP,
+        String(PORT),
+        String(opts.intervalMs),
+        String(opts.connectTimeoutMs ?? 200),
+        String(opts.maxMs),
+        String(opts.maxAttempts),
+      ]),
+    );
+  }
+
+  /** Nodes whose eth0 carries the VIP address now. */
+  async vipHolders(): Promise<string[]> {
+    const out: string[] = [];
+    for (const n of NODES) {
+      const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+      if (r.stdout.includes(` ${VIP}/32 `)) out.push(n);
+    }
+    return out;
+  }
+
+  /** Whether node `n`'s eth0 carries the VIP. */
+  async hasVip(n: string): Promise<boolean> {
+    const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    return r.stdout.includes(` ${VIP}/32 `);
+  }
+
+  /** One redis-cli command in the ctl namespace; its trimmed output. */
+  async redisCli(...args: string[]): Promise<string> {
+    const r = await this.net.runner('ctl', 5000)('redis-cli', ['-h', this.ctlAddress, '-p', '6379', ...args]);
+    return r.stdout.trim();
+  }
+
+  /** The node holding the VIP's lease in Redis ('' when none). */
+  leaseHolder(): Promise<string> {
+    return this.redisCli('HGET', `${KEY_PREFIX}lease:{${VIP}}`, 'node');
+  }
+
+  /** The table version in Redis. */
+  async tableVersion(): Promise<number> {
+    return Number(await this.redisCli('GET', `${KEY_PREFIX}table:version`));
+  }
+
+  /** A speaker's `switchyard_table_version`, scraped from the client namespace; NaN when unreachable. */
+  async servedVersion(n: string): Promise<number> {
+    const r = await this.net.runner('client', 5000)('curl', [
+      '-s',
+      '-m',
+      '2',
+      `http://${this.net.host(n).address}:9470/metrics`,
+    ]);
+    const m = /^switchyard_table_version (\d+)$/m.exec(r.stdout);
+    return m ? Number(m[1]) : Number.NaN;
+  }
+
+  /** The MAC address of `host`'s eth0. */
+  async mac(host: string): Promise<string> {
+    return (await this.net.runner(host)('cat', ['/sys/class/net/eth0/address'])).stdout.trim();
+  }
+
+  /** ARP for the VIP from the client: `arping -d` (exit 1 when two MACs answer) and the MACs seen. */
+  async arpFromClient(): Promise<{ code: number; macs: string[] }> {
+    // Two answers to one broadcast come within a millisecond; 0.5 s is plenty and keeps polls short.
+    const r = await this.net.runner('client')('arping', ['-d', '-c', '2', '-w', '0.5', '-i', 'eth0', VIP]);
+    const macs = [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1]!))];
+    return { code: r.code, macs };
+  }
+
+  /**
+   * Poll until exactly `owner` carries the VIP, holds its lease, and a client connection through the
+   * VIP succeeds; resolves with the ms it took. Bounded by `timeoutMs`.
+   */
+  async converged(owner: string, timeoutMs: number): Promise<number> {
+    const start = performance.now();
+    let last = '';
+    while (performance.now() - start < timeoutMs) {
+      const holders = await this.vipHolders();
+      const lease = await this.leaseHolder();
+      last = `holders [${holders.join(',')}], lease ${lease || '(none)'}`;
+      if (holders.length === 1 && holders[0] === owner && lease === owner) {
+        const probe = this.client({ intervalMs: 0, maxAttempts: 1, maxMs: 3000, connectTimeoutMs: 500 });
+        const [a] = await probe.done(5000);
+        if (a?.ok) return performance.now() - start;
+        last += `, client ${a?.err ?? 'no attempt'}`;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`not converged on ${owner} within ${timeoutMs} ms: ${last}`);
+  }
+
+  /** Kill everything and delete the namespaces and the temporary directory. */
+  async destroy(): Promise<void> {
+    // A stopped Redis still dies of SIGKILL; nothing else needs waking.
+    await this.net.destroy();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
