@@ -9,9 +9,10 @@ import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
 import { speakerCommand } from '../speaker/main.ts';
 import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
+import { runCommand } from './run-command.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [controllerCommand, planCommand, speakerCommand];
+const commands: CommandModule<any, any>[] = [runCommand, controllerCommand, planCommand, speakerCommand];
 
 const args = hideBin(process.argv);
 for (const name of dropUnknownEnvOptions(args, commands, ['log-level', 'log-format'])) {

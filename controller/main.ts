@@ -245,7 +245,7 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       .option('metrics-address', {
         type: 'string',
         default: '127.0.0.1:9471',
-        describe: 'Serve Prometheus metrics on host:port ("" for nowhere)',
+        describe: 'host:port of the Prometheus endpoint (/metrics); port 0 picks one; "off" disables it',
       })
       .options(REDIS_CLI_OPTIONS) as never,
   handler: async (args) => {
@@ -254,15 +254,15 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
       lbClass: args['lb-class'] ?? null,
       compile: { kubeProxyHealthPort: args['kube-proxy-health-port'] },
     };
-    const metricsAt = args['metrics-address'] === '' ? null : parseHostPort(args['metrics-address']);
-    if (args['metrics-address'] !== '' && !metricsAt) {
+    const metricsAt = args['metrics-address'] === 'off' ? null : parseHostPort(args['metrics-address']);
+    if (args['metrics-address'] !== 'off' && !metricsAt) {
       throw new UserError([
         {
           code: 'controller.metrics-address',
           object: 'controller',
           field: '--metrics-address',
           value: JSON.stringify(args['metrics-address']),
-          message: 'must be IP:PORT, e.g. 127.0.0.1:9471 or 0.0.0.0:9471, or "" for no metrics endpoint',
+          message: 'must be IP:PORT, e.g. 127.0.0.1:9471 or 0.0.0.0:9471, or "off" for no metrics endpoint',
         },
       ]);
     }
