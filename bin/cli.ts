@@ -10,9 +10,16 @@ import { formatProblem, UserError } from '../shared/errors.ts';
 import { speakerCommand } from '../speaker/main.ts';
 import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
 import { runCommand } from './run-command.ts';
+import { statusCommand } from './status-command.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [runCommand, controllerCommand, planCommand, speakerCommand];
+const commands: CommandModule<any, any>[] = [
+  runCommand,
+  statusCommand,
+  controllerCommand,
+  planCommand,
+  speakerCommand,
+];
 
 const args = hideBin(process.argv);
 for (const name of dropUnknownEnvOptions(args, commands, ['log-level', 'log-format'])) {

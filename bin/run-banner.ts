@@ -1,7 +1,7 @@
 /** What `switchyard run` tells a person once it is serving: each Service, its VIP, and a curl to try. */
 import type { AddressInfo } from 'node:net';
-import { formatColumns } from '../controller/plan-command.ts';
 import type { PassResult } from '../controller/reconcile.ts';
+import { formatColumns } from '../shared/columns.ts';
 import type { DemoBackend } from './demo-backends.ts';
 
 /** The banner text (pure, for tests). */

@@ -22,6 +22,7 @@ import { PassiveAnnouncer } from '../speaker/announce/announcer.ts';
 import { ClusterSpeaker } from '../speaker/cluster-speaker.ts';
 import { HealthChecker } from '../speaker/health/health-checker.ts';
 import { Speaker } from '../speaker/speaker.ts';
+import { lateStatusRoute, readSpeakerView, speakerReport, statusUrlFor } from '../speaker/status-report.ts';
 import { type DemoBackends, startDemoBackends } from './demo-backends.ts';
 import { formatRunBanner } from './run-banner.ts';
 
@@ -106,6 +107,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const store = new MemoryStore({ logger });
     const registry = new Registry();
     const health = new HealthChecker({ logger, registry });
+    const status = lateStatusRoute();
     const speaker = await Speaker.start({
       workers: args.workers,
       maxConnections: 0,
@@ -116,13 +118,22 @@ export const runCommand: CommandModule<object, RunArgs> = {
       logFormat: args['log-format'],
       registry,
       health,
+      jsonRoutes: status.routes,
       onFatal: () => process.exit(1),
     });
+    const statusUrl = statusUrlFor(speaker.metricsAddress, '127.0.0.1');
+    const self = {
+      node: hostname(),
+      address: '127.0.0.1',
+      startedAt: new Date().toISOString(),
+      version: 'run',
+      ...(statusUrl !== undefined ? { statusUrl } : {}),
+    };
     const cluster = ClusterSpeaker.start({
       store,
       speaker,
       announcer: new PassiveAnnouncer('local'),
-      self: { node: hostname(), address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'run' },
+      self,
       registry,
       logger,
       settleMs: 0,
@@ -140,6 +151,14 @@ export const runCommand: CommandModule<object, RunArgs> = {
         first ??= r;
       },
     });
+    // One report for the whole process: the speaker's view, the loop's pools, the store's speakers.
+    status.set(async () =>
+      speakerReport(await readSpeakerView(speaker, health, self, () => cluster.vips()), {
+        source: 'run',
+        pools: loop.last()?.plan.pools ?? null,
+        speakers: await store.listSpeakers(),
+      }),
+    );
     await loop.start();
     await servingTable(cluster, first!.table.listeners.length);
     say('');

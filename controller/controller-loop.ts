@@ -41,6 +41,8 @@ export interface TablePublisher {
   publish(table: ForwardingTable): Promise<void>;
   /** Publish node readiness for VIP-owner choice (speakers have no Kubernetes access). */
   publishNodeStates?(states: readonly NodeState[]): Promise<void>;
+  /** Publish pool address counts for `switchyard status` (which reads the store, not Kubernetes). */
+  publishPoolStatuses?(statuses: readonly PoolStatus[]): Promise<void>;
 }
 
 /** Backoff after a failed pass: doubles from the first value up to the last. */
@@ -72,6 +74,7 @@ export class ControllerLoop {
   private readonly writtenPools = new Map<string, string>();
   private publishedTable: string | undefined;
   private publishedNodes: string | undefined;
+  private publishedPools: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private dirty = false;
@@ -181,6 +184,20 @@ export class ControllerLoop {
     if (publisher.publishNodeStates && nodes !== this.publishedNodes) {
       await publisher.publishNodeStates(result.nodeStates);
       this.publishedNodes = nodes;
+    }
+    // Best effort: pool counts are for people, so a failed write is retried with the next pass
+    // instead of failing this one.
+    const pools = JSON.stringify(result.plan.pools);
+    if (publisher.publishPoolStatuses && pools !== this.publishedPools) {
+      try {
+        await publisher.publishPoolStatuses(result.plan.pools);
+        this.publishedPools = pools;
+      } catch (err) {
+        logger.warn(
+          { event: 'pools-publish-failed', err },
+          'could not publish pool statuses; retried next pass',
+        );
+      }
     }
     const errors: unknown[] = [];
     const present = new Set(result.plan.services.map((o) => `${o.namespace}/${o.name}`));

@@ -63,6 +63,7 @@ export function storePublisher(store: Store): TablePublisher {
       await store.publishTable(table);
     },
     publishNodeStates: (states) => store.publishNodeStates(states),
+    publishPoolStatuses: (statuses) => store.publishPoolStatuses(statuses),
   };
 }
 

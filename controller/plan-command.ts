@@ -4,6 +4,7 @@
  * pool exits 2 naming the file, the object, the field and the problem.
  */
 import type { CommandModule } from 'yargs';
+import { formatColumns } from '../shared/columns.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
 import { loadManifestFile } from './manifest-file.ts';
 import { reconcile } from './reconcile.ts';
@@ -13,24 +14,6 @@ interface PlanArgs {
   config: string;
   output: 'json' | 'table';
   'lb-class'?: string;
-}
-
-/** Column-aligned text, like `kubectl get`. */
-export function formatColumns(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => (i === r.length - 1 ? c : c.padEnd((widths[i] ?? 0) + 3)))
-        .join('')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 /** The plan as two tables for people. */

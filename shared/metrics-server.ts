@@ -1,4 +1,7 @@
-/** The Prometheus endpoint: `GET /metrics` renders the registry; `GET /healthz` says the process is up. */
+/**
+ * The Prometheus endpoint: `GET /metrics` renders the registry; `GET /healthz` says the process is up;
+ * JSON routes (such as `GET /status`) answer with what their handler returns.
+ */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -22,6 +25,9 @@ export function parseHostPort(text: string): HostPort | null {
   return { host: ip.text, port };
 }
 
+/** JSON routes by path: each handler's value is sent as `application/json`. */
+export type JsonRoutes = ReadonlyMap<string, () => Promise<unknown>>;
+
 /** A running metrics endpoint. */
 export interface MetricsServer {
   readonly address: AddressInfo;
@@ -33,6 +39,7 @@ export async function startMetricsServer(
   at: HostPort,
   registry: Registry,
   logger: Logger,
+  jsonRoutes: JsonRoutes = new Map(),
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -45,6 +52,18 @@ export async function startMetricsServer(
         (err: unknown) => {
           logger.error({ event: 'metrics-error', err });
           res.writeHead(500).end();
+        },
+      );
+    } else if (req.method === 'GET' && path !== undefined && jsonRoutes.has(path)) {
+      jsonRoutes.get(path)!().then(
+        (value) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`${JSON.stringify(value)}\n`);
+        },
+        (err: unknown) => {
+          logger.error({ event: 'json-route-error', path, err });
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(`${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n`);
         },
       );
     } else if (req.method === 'GET' && path === '/healthz') {

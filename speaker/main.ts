@@ -22,6 +22,13 @@ import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
 import { ClusterSpeaker } from './cluster-speaker.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { Speaker } from './speaker.ts';
+import {
+  lateStatusRoute,
+  readSpeakerView,
+  type StatusRoute,
+  speakerReport,
+  statusUrlFor,
+} from './status-report.ts';
 
 interface SpeakerArgs extends RedisFlags {
   table?: string;
@@ -139,6 +146,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   });
   const registry = new Registry();
   const health = new HealthChecker({ logger, registry });
+  const status = lateStatusRoute();
   const common = {
     workers: args.workers,
     maxConnections: args['max-connections'],
@@ -149,13 +157,17 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     logFormat: args['log-format'],
     registry,
     health,
+    jsonRoutes: status.routes,
     onFatal: () => process.exit(1),
   };
   if (source.value.kind === 'store') {
-    await runClusterSpeaker(args, source.value, common, logger);
+    await runClusterSpeaker(args, source.value, common, status, logger);
     return;
   }
   const speaker = await Speaker.start({ ...common, tablePath: source.value.path });
+  status.set(async () =>
+    speakerReport(await readSpeakerView(speaker, health, null, () => []), { source: 'speaker', pools: null }),
+  );
   logger.info({
     event: 'speaker-started',
     table: source.value.path,
@@ -207,6 +219,7 @@ async function runClusterSpeaker(
   args: SpeakerArgs,
   src: StoreSource,
   common: Omit<Parameters<typeof Speaker.start>[0], 'tablePath'>,
+  status: StatusRoute,
   logger: Logger,
 ): Promise<void> {
   const run = execRunner();
@@ -237,11 +250,14 @@ async function runClusterSpeaker(
     await store.close();
     throw err;
   });
+  const address = src.nodeAddress ?? nodeAddressOf(src.interface, announcer.announced());
+  const statusUrl = statusUrlFor(speaker.metricsAddress, address);
   const self = {
     node: src.node,
-    address: src.nodeAddress ?? nodeAddressOf(src.interface, announcer.announced()),
+    address,
     startedAt: new Date().toISOString(),
     version: packageVersion(),
+    ...(statusUrl !== undefined ? { statusUrl } : {}),
   };
   const cluster = ClusterSpeaker.start({
     store,
@@ -266,6 +282,12 @@ async function runClusterSpeaker(
     workers: args.workers,
     metrics: speaker.metricsAddress,
   });
+  status.set(async () =>
+    speakerReport(await readSpeakerView(speaker, common.health, self, () => cluster.vips()), {
+      source: 'speaker',
+      pools: null,
+    }),
+  );
   process.on('SIGHUP', () => void cluster.reapply());
   await stopSignal();
   await cluster.stop();

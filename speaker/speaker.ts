@@ -10,7 +10,12 @@ import { readFileSync } from 'node:fs';
 import type { Registry } from 'prom-client';
 import { formatProblem, type Problem, UserError } from '../shared/errors.ts';
 import type { LogFormat, Logger } from '../shared/log.ts';
-import { type HostPort, type MetricsServer, startMetricsServer } from '../shared/metrics-server.ts';
+import {
+  type HostPort,
+  type JsonRoutes,
+  type MetricsServer,
+  startMetricsServer,
+} from '../shared/metrics-server.ts';
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
 import { missingCapabilities } from './announce/capabilities.ts';
 import type { BindReport } from './forward/forwarder.ts';
@@ -35,6 +40,8 @@ export interface SpeakerOptions {
   readonly drainTimeoutMs: number;
   /** Where to serve metrics; null for nowhere. */
   readonly metricsAt: HostPort | null;
+  /** JSON routes served beside the metrics (`/status`). */
+  readonly jsonRoutes?: JsonRoutes;
   readonly logger: Logger;
   readonly logLevel?: string;
   readonly logFormat?: LogFormat;
@@ -141,7 +148,12 @@ export class Speaker {
     try {
       await speaker.#apply(first.table, first.text, 'start', undefined);
       if (opts.metricsAt) {
-        speaker.#metricsServer = await startMetricsServer(opts.metricsAt, opts.registry, opts.logger);
+        speaker.#metricsServer = await startMetricsServer(
+          opts.metricsAt,
+          opts.registry,
+          opts.logger,
+          opts.jsonRoutes,
+        );
       }
     } catch (err) {
       await speaker.stop();

@@ -4,7 +4,7 @@
  * the same semantics as the Redis scripts (versions, generations, TTLs, lease epochs), answers
  * asynchronously like a server, and can be made unreachable or wiped to drill the failure paths.
  */
-import type { LiveSpeaker, NodeState, SpeakerInfo } from './store.ts';
+import type { LiveSpeaker, NodeState, PoolStatus, SpeakerInfo } from './store.ts';
 
 /** Rejection of every operation while the backend is marked unavailable. */
 export class StoreUnavailableError extends Error {
@@ -47,6 +47,7 @@ export class MemoryBackend {
   generation: string | null = null;
   readonly speakers = new Map<string, { info: SpeakerInfo; expiresAt: number }>();
   nodeStates: readonly NodeState[] | null = null;
+  poolStatuses: readonly PoolStatus[] | null = null;
   readonly leases = new Map<string, MemoryLease>();
   readonly epochs = new Map<string, number>();
   private available = true;
@@ -125,6 +126,7 @@ export class MemoryBackend {
     this.generation = null;
     this.speakers.clear();
     this.nodeStates = null;
+    this.poolStatuses = null;
     this.leases.clear();
     this.epochs.clear();
     for (const l of this.links) setImmediate(() => l.connected());

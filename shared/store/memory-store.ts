@@ -15,6 +15,7 @@ import {
   type LeaseRequest,
   type LiveSpeaker,
   type NodeState,
+  type PoolStatus,
   type PublishResult,
   type SpeakerInfo,
   type Store,
@@ -180,6 +181,20 @@ export class MemoryStore implements Store {
   nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
     const b = this.backend;
     return b.call(() => (b.nodeStates === null ? null : new Map(b.nodeStates.map((s) => [s.node, s]))));
+  }
+
+  // PoolStatusStore
+
+  publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void> {
+    const b = this.backend;
+    return b.call(() => {
+      b.poolStatuses = statuses.map((s) => ({ ...s }));
+    });
+  }
+
+  poolStatuses(): Promise<readonly PoolStatus[] | null> {
+    const b = this.backend;
+    return b.call(() => (b.poolStatuses === null ? null : b.poolStatuses.map((s) => ({ ...s }))));
   }
 
   // LeaseStore

@@ -19,6 +19,7 @@ import {
   type LeaseRequest,
   type LiveSpeaker,
   type NodeState,
+  type PoolStatus,
   type PublishResult,
   type SpeakerInfo,
   type Store,
@@ -52,6 +53,14 @@ function isNodeState(v: unknown): v is NodeState {
     typeof o['ready'] === 'boolean' &&
     typeof o['excludeFromExternalLB'] === 'boolean'
   );
+}
+
+const POOL_COUNTS = ['assignedIPv4', 'availableIPv4', 'assignedIPv6', 'availableIPv6'] as const;
+
+function isPoolStatus(v: unknown): v is PoolStatus {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Record<string, unknown>;
+  return typeof o['name'] === 'string' && POOL_COUNTS.every((k) => Number.isSafeInteger(o[k]));
 }
 
 function delay(ms: number): Promise<void> {
@@ -184,6 +193,7 @@ export class RedisStore implements Store {
           address: speaker.address,
           startedAt: speaker.startedAt,
           version: speaker.version,
+          ...(speaker.statusUrl !== undefined ? { statusUrl: speaker.statusUrl } : {}),
         })
         .pexpire(key, ttlMs)
         .sadd(this.keys.speakers, speaker.node)
@@ -215,6 +225,7 @@ export class RedisStore implements Store {
           address: h['address']!,
           startedAt: h['startedAt']!,
           version: h['version']!,
+          ...(typeof h['statusUrl'] === 'string' ? { statusUrl: h['statusUrl'] } : {}),
           remainingMs: ttl,
         });
       }
@@ -252,6 +263,38 @@ export class RedisStore implements Store {
       return null;
     }
     return new Map(doc.map((s) => [s.node, s]));
+  }
+
+  // ---- pool statuses
+
+  async publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void> {
+    const doc = statuses.map((s) => ({
+      name: s.name,
+      assignedIPv4: s.assignedIPv4,
+      availableIPv4: s.availableIPv4,
+      assignedIPv6: s.assignedIPv6,
+      availableIPv6: s.availableIPv6,
+    }));
+    await this.cmd.set(this.keys.pools, JSON.stringify(doc));
+  }
+
+  async poolStatuses(): Promise<readonly PoolStatus[] | null> {
+    const text = await this.cmd.get(this.keys.pools);
+    if (text === null) return null;
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      doc = null;
+    }
+    if (!Array.isArray(doc) || !doc.every(isPoolStatus)) {
+      this.log.warn(
+        { event: 'pools-garbage' },
+        'the pool statuses key is malformed; treating pools as unknown',
+      );
+      return null;
+    }
+    return doc;
   }
 
   // ---- leases

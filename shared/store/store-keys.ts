@@ -23,6 +23,8 @@ export interface StoreKeys {
   speaker(node: string): string;
   /** Hash: node name → node-state JSON, written by the controller. */
   readonly nodeStates: string;
+  /** String: JSON array of pool statuses, written by the controller. */
+  readonly pools: string;
   /** Hash with TTL: the lease of one VIP (holder, token, epoch). */
   lease(vip: string): string;
   /** String, no TTL: the last epoch granted for one VIP. */
@@ -46,6 +48,7 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     speakers: `${prefix}speakers`,
     speaker: (node) => `${prefix}speaker:${node}`,
     nodeStates: `${prefix}node-states`,
+    pools: `${prefix}pools`,
     // The braces are a Redis Cluster hash tag: a VIP's lease and epoch keys share a slot, so one
     // script may touch both if the store ever runs on a cluster.
     lease: (vip) => `${prefix}lease:{${vip}}`,

@@ -97,6 +97,11 @@ export interface SpeakerInfo {
   readonly startedAt: string;
   /** Switchyard version the speaker runs. */
   readonly version: string;
+  /**
+   * Where the speaker answers `GET /status` (`http://HOST:PORT/status`); absent when its metrics
+   * endpoint is off, or from a speaker older than `switchyard status`.
+   */
+  readonly statusUrl?: string;
 }
 
 /** A registered speaker and how long its registration has left. */
@@ -129,6 +134,23 @@ export interface NodeStateStore {
   publishNodeStates(states: readonly NodeState[]): Promise<void>;
   /** The published node states by name, or null when the controller never published any. */
   nodeStates(): Promise<ReadonlyMap<string, NodeState> | null>;
+}
+
+/** Address counts of one IP pool, as the controller last computed them (the pool's status). */
+export interface PoolStatus {
+  readonly name: string;
+  readonly assignedIPv4: number;
+  readonly availableIPv4: number;
+  readonly assignedIPv6: number;
+  readonly availableIPv6: number;
+}
+
+/** Pool statuses published by the controller, so `switchyard status` can show them without Kubernetes. */
+export interface PoolStatusStore {
+  /** Replace the whole set of pool statuses at once. */
+  publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void>;
+  /** The published pool statuses, or null when none were published (or the key is unreadable). */
+  poolStatuses(): Promise<readonly PoolStatus[] | null>;
 }
 
 /** A request to take the lease of one VIP. */
@@ -181,7 +203,7 @@ export interface LeaseStore {
 }
 
 /** The whole store. */
-export interface Store extends TableStore, SpeakerRegistry, NodeStateStore, LeaseStore {
+export interface Store extends TableStore, SpeakerRegistry, NodeStateStore, PoolStatusStore, LeaseStore {
   /** `redis` or `memory`, for logs and status. */
   readonly kind: 'redis' | 'memory';
   /** Where it points, safe to log (passwords redacted). */

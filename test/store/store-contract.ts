@@ -300,6 +300,38 @@ export function storeContract(fixture: StoreFixture): void {
       });
     });
 
+    describe('pool statuses', () => {
+      it('is unknown until the controller publishes, then replaced whole', async () => {
+        ns = await fixture.namespace();
+        const s = ns.client();
+        assert.equal(await s.poolStatuses(), null);
+        const pool = (name: string, assigned: number) => ({
+          name,
+          assignedIPv4: assigned,
+          availableIPv4: 20 - assigned,
+          assignedIPv6: 0,
+          availableIPv6: 0,
+        });
+        await s.publishPoolStatuses([pool('a', 1), pool('b', 2)]);
+        await s.publishPoolStatuses([pool('c', 3)]);
+        assert.deepEqual(await ns.client().poolStatuses(), [pool('c', 3)]);
+      });
+    });
+
+    describe('speaker status endpoint', () => {
+      it('carries statusUrl in the registration when given, and leaves it out when not', async () => {
+        ns = await fixture.namespace();
+        const s = ns.client();
+        const base = { address: '127.0.0.9', startedAt: new Date().toISOString(), version: 'x' };
+        await s.heartbeat({ node: 'n1', ...base, statusUrl: 'http://127.0.0.9:9470/status' }, 5000);
+        await s.heartbeat({ node: 'n2', ...base }, 5000);
+        const [n1, n2] = await s.listSpeakers();
+        assert.equal(n1?.statusUrl, 'http://127.0.0.9:9470/status');
+        assert.equal(n2?.node, 'n2');
+        assert.equal(n2 && 'statusUrl' in n2, false);
+      });
+    });
+
     describe('VIP leases', () => {
       const vip = '192.0.2.10';
 
