@@ -18,8 +18,10 @@ export type StatusAnswer =
     };
 
 function causeCode(err: unknown): string | undefined {
-  const cause = (err as { cause?: { code?: unknown } } | null)?.cause;
-  return typeof cause?.code === 'string' ? cause.code : undefined;
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+  // fetch wraps the socket error; a refused port (or a port fetch itself blocks) is said in the cause.
+  if (typeof cause?.code === 'string') return cause.code;
+  return typeof cause?.message === 'string' ? cause.message : undefined;
 }
 
 /** `GET url` and expect a status report, within `timeoutMs`. */
