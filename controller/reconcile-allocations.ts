@@ -7,6 +7,7 @@
 import type { V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { Problem } from '../shared/errors.ts';
 import { type Ip, parseIp } from '../shared/ip.ts';
+import type { PoolStatus } from '../shared/store/store.ts';
 import { Allocator, type PoolCounts } from './allocator.ts';
 import type { Labels } from './label-selector.ts';
 import type { Pool } from './pool.ts';
@@ -39,16 +40,11 @@ export interface ServiceOutcome {
 }
 
 /**
- * Pool status as written to the IPAddressPool: numbers, saturated at Number.MAX_SAFE_INTEGER so JSON
- * stays exact (an IPv6 /64 has 2^64 addresses); `counts` in the plan has the exact bigints.
+ * Pool status as written to the IPAddressPool and the store: numbers, saturated at
+ * Number.MAX_SAFE_INTEGER so JSON stays exact (an IPv6 /64 has 2^64 addresses); `counts` in the
+ * plan has the exact bigints.
  */
-export interface PoolStatus {
-  readonly name: string;
-  readonly assignedIPv4: number;
-  readonly availableIPv4: number;
-  readonly assignedIPv6: number;
-  readonly availableIPv6: number;
-}
+export type { PoolStatus };
 
 /** The result of one pass. */
 export interface AllocationPlan {

@@ -247,7 +247,26 @@ export class RedisStore implements Store {
   }
 
   async nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
-    const text = await this.cmd.get(this.keys.nodeStates);
+    const doc = await this.readJsonList(
+      this.keys.nodeStates,
+      isNodeState,
+      'node-states-garbage',
+      'node states',
+    );
+    return doc === null ? null : new Map(doc.map((s) => [s.node, s]));
+  }
+
+  /**
+   * A JSON list the controller writes whole; a missing key is null, and so is garbage (logged),
+   * which readers treat as "unknown" rather than failing.
+   */
+  private async readJsonList<T>(
+    key: string,
+    valid: (v: unknown) => v is T,
+    event: string,
+    what: string,
+  ): Promise<T[] | null> {
+    const text = await this.cmd.get(key);
     if (text === null) return null;
     let doc: unknown;
     try {
@@ -255,14 +274,11 @@ export class RedisStore implements Store {
     } catch {
       doc = null;
     }
-    if (!Array.isArray(doc) || !doc.every(isNodeState)) {
-      this.log.warn(
-        { event: 'node-states-garbage' },
-        'the node states key is malformed; treating node states as unknown',
-      );
+    if (!Array.isArray(doc) || !doc.every(valid)) {
+      this.log.warn({ event }, `the ${what} key is malformed; treating ${what} as unknown`);
       return null;
     }
-    return new Map(doc.map((s) => [s.node, s]));
+    return doc;
   }
 
   // ---- pool statuses
@@ -278,23 +294,8 @@ export class RedisStore implements Store {
     await this.cmd.set(this.keys.pools, JSON.stringify(doc));
   }
 
-  async poolStatuses(): Promise<readonly PoolStatus[] | null> {
-    const text = await this.cmd.get(this.keys.pools);
-    if (text === null) return null;
-    let doc: unknown;
-    try {
-      doc = JSON.parse(text);
-    } catch {
-      doc = null;
-    }
-    if (!Array.isArray(doc) || !doc.every(isPoolStatus)) {
-      this.log.warn(
-        { event: 'pools-garbage' },
-        'the pool statuses key is malformed; treating pools as unknown',
-      );
-      return null;
-    }
-    return doc;
+  poolStatuses(): Promise<readonly PoolStatus[] | null> {
+    return this.readJsonList(this.keys.pools, isPoolStatus, 'pools-garbage', 'pool statuses');
   }
 
   // ---- leases
