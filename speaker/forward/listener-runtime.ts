@@ -5,6 +5,7 @@
  * place; open connections keep the settings they were accepted with.
  */
 import { createServer, type Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from '../../shared/log.ts';
 import { type Backend, type Listener, listenerKey } from '../../shared/model.ts';
 import { buildPicker } from '../balance/build-picker.ts';
@@ -65,6 +66,8 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   #drainDeadline = 0;
   #drained: (() => void) | null = null;
   #drainPromise: Promise<void> | null = null;
+  /** accept() failures since the last successful accept (0: accepting normally). */
+  #acceptFailing = 0;
 
   constructor(listener: Listener, count: Int32Array, deps: ListenerDeps) {
     this.key = listenerKey(listener);
@@ -170,9 +173,10 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
 
   #accept(err: number, clientHandle: unknown): void {
     if (err !== 0 && err !== undefined) {
-      this.stats.acceptErrors++;
+      this.#acceptFailed(err);
       return;
     }
+    if (this.#acceptFailing !== 0) this.#acceptRecovered();
     const client = acceptedSocket(clientHandle);
     if (this.#state !== 'bound') {
       this.#reject(client, 'draining');
@@ -216,6 +220,26 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.stats.active++;
     this.stats.total++;
     conn.start(slot);
+  }
+
+  /**
+   * accept() failed. On EMFILE/ENFILE libuv has already accepted and closed the waiting clients
+   * (its reserve-descriptor trick), so nothing spins and those clients see a reset; one callback
+   * stands for a whole burst. Logged once per episode, not per client.
+   */
+  #acceptFailed(err: number): void {
+    this.stats.acceptErrors++;
+    if (this.#acceptFailing++ === 0) {
+      this.#deps.logger.warn(
+        { event: 'accept-failed', listener: this.key, reason: getSystemErrorName(err) },
+        'cannot accept clients (waiting ones are reset) until descriptors or memory free up',
+      );
+    }
+  }
+
+  #acceptRecovered(): void {
+    this.#deps.logger.info({ event: 'accept-recovered', listener: this.key, failures: this.#acceptFailing });
+    this.#acceptFailing = 0;
   }
 
   #reject(client: ReturnType<typeof acceptedSocket>, reason: RejectReason): void {

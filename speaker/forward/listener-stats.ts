@@ -10,6 +10,7 @@ export type RejectReason =
   | 'source-range'
   | 'no-backend'
   | 'connect-failed'
+  | 'local-resources'
   | 'draining';
 
 /** Every reject reason, in a stable order for metrics. */
@@ -19,6 +20,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'source-range',
   'no-backend',
   'connect-failed',
+  'local-resources',
   'draining',
 ];
 
@@ -58,6 +60,7 @@ export function newListenerStats(): ListenerStats {
       'source-range': 0,
       'no-backend': 0,
       'connect-failed': 0,
+      'local-resources': 0,
       draining: 0,
     },
   };
