@@ -25,9 +25,7 @@ class PingPong {
   rounds = 0;
   errors = 0;
   #stopped = false;
-  readonly #s: Socket;
   constructor(s: Socket) {
-    this.#s = s;
     s.on('error', () => {
       this.errors++;
     });
