@@ -103,7 +103,9 @@ interface Record_ {
   error?: string;
 }
 
-describe('byte-exact relay with random half-closes through the real speaker', () => {
+describe('byte-exact relay with random half-closes through the real speaker', {
+  timeout: scaled(120_000, 2_100_000),
+}, () => {
   let dir: string;
   let speaker: SpeakerProcess;
   let server: Server;

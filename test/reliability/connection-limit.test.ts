@@ -64,7 +64,7 @@ function excessClient(
   });
 }
 
-describe('over the connection limit (real speaker)', () => {
+describe('over the connection limit (real speaker)', { timeout: 240_000 }, () => {
   let dir: string;
   let backends: BackendProcess;
   let speaker: SpeakerProcess;

@@ -51,7 +51,7 @@ function attempt(
   });
 }
 
-describe('file-descriptor exhaustion of the real speaker', () => {
+describe('file-descriptor exhaustion of the real speaker', { timeout: 120_000 }, () => {
   let dir: string;
   let server: Server;
   let backendAddress: string;

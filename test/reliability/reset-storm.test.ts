@@ -28,7 +28,7 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 }
 
-describe('reset storm through the real speaker', () => {
+describe('reset storm through the real speaker', { timeout: scaled(120_000, 900_000) }, () => {
   let dir: string;
   let server: Server;
   let backendAddress: string;

@@ -32,7 +32,9 @@ function mean(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
-describe('soak: idle connections and a steady stream through the real speaker', () => {
+describe('soak: idle connections and a steady stream through the real speaker', {
+  timeout: DURATION_MS + 600_000,
+}, () => {
   let dir: string;
   let backends: BackendProcess;
   let speaker: SpeakerProcess;
