@@ -24,9 +24,11 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'draining',
 ];
 
-/** Counters of one listener; `active` is a gauge, everything else only grows. */
+/** Counters of one listener; `active` and `failingOpen` are gauges, everything else only grows. */
 export interface ListenerStats {
   active: number;
+  /** 1 while every backend fails its health checks and the listener fails open (summed: threads). */
+  failingOpen: number;
   total: number;
   bytesToBackend: number;
   bytesToClient: number;
@@ -44,6 +46,7 @@ export interface ListenerStats {
 export function newListenerStats(): ListenerStats {
   return {
     active: 0,
+    failingOpen: 0,
     total: 0,
     bytesToBackend: 0,
     bytesToClient: 0,
@@ -69,6 +72,7 @@ export function newListenerStats(): ListenerStats {
 /** Add `from` into `into` (used to sum workers at scrape time). */
 export function addListenerStats(into: ListenerStats, from: ListenerStats): void {
   into.active += from.active;
+  into.failingOpen += from.failingOpen;
   into.total += from.total;
   into.bytesToBackend += from.bytesToBackend;
   into.bytesToClient += from.bytesToClient;
