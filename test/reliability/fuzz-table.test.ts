@@ -17,7 +17,7 @@ import type { Result } from '../../shared/errors.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { listenerDocument } from '../../shared/store/table-codec.ts';
-import { parseTable, parseTableText } from '../../shared/table-parse.ts';
+import { MAX_DURATION_MS, parseTable, parseTableText } from '../../shared/table-parse.ts';
 import { Speaker } from '../../speaker/speaker.ts';
 import { type Backend, freePort, loopbackAddress, roundTrip, startBackend } from '../speaker/loopback.ts';
 import { RecordingHealth } from '../speaker/recording-health.ts';
@@ -70,6 +70,8 @@ const HOSTILE = [
   `listeners:\n  - ${'{a: '.repeat(2000)}1${'}'.repeat(2000)}`,
   'version: !!binary aGVsbG8=\nlisteners: []',
   'version: 99999999999999999999999999\nlisteners: []',
+  'listeners: [{service: a/b, vip: 192.0.2.1, port: 80, healthCheck: {interval: 99999999999h, timeout: 1e30}}]',
+  'defaults: {timeouts: {idle: 2147483648}}\nlisteners: []',
   'listeners: [{service: default/web, vip: 192.0.2.1, port: 80, __proto__: {polluted: true}}]',
   '{"listeners": [{"service": "default/web", "vip": "192.0.2.1", "port": 80, "constructor": {"prototype": {"x": 1}}}]}',
   '--- !!set\n? a\n? b',
@@ -86,7 +88,15 @@ function assertSound(r: Result<ForwardingTable>): void {
     for (const p of r.problems) assertProblem(p, ['table.']);
     return;
   }
-  assert.ok(Number.isInteger(r.value.version) && r.value.version >= 0);
+  assert.ok(Number.isSafeInteger(r.value.version) && r.value.version >= 0);
+  for (const l of r.value.listeners) {
+    const t = l.timeouts;
+    const h = l.healthTiming;
+    for (const ms of [t.connectMs, t.idleMs, t.halfClosedMs, t.drainMs, h.intervalMs, h.timeoutMs]) {
+      assert.ok(ms >= 0 && ms <= MAX_DURATION_MS, `duration ${ms} fits a timer`);
+    }
+    for (const n of [l.maxConnections, l.connectAttempts, h.rise, h.fall]) assert.ok(Number.isSafeInteger(n));
+  }
   const again = parseTable({ version: r.value.version, listeners: r.value.listeners.map(listenerDocument) });
   assert.ok(again.ok, `an accepted table re-parses: ${again.ok ? '' : JSON.stringify(again.problems)}`);
   assert.deepEqual(again.value, r.value);
