@@ -33,7 +33,7 @@ const CONNECT_MS = 300;
 const BUDGET_MS = (FALL + 1) * (INTERVAL_MS * 1.1 + TIMEOUT_MS) + 250;
 const RATE = scaled(60, 150);
 const CLIENT_TIMEOUT_MS = 1000;
-const WATCH_MS = scaled(1500, 4000);
+const WATCH_MS = scaled(800, 4000);
 
 /** One request: connect, send, the node's name back; or why not. */
 function ask(host: string, port: number): Promise<string> {
@@ -116,7 +116,7 @@ describe('bad backends and failing health checks (real speaker, real health chec
       for (const [i, m] of modes.entries()) await nodes[i]!.setMode(m);
       await Promise.all(keys.map((k) => reaches(k, 'unhealthy', 10_000)));
       const t = traffic(vip, port);
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, scaled(600, 3000)));
       await t.stop();
       return t;
     } finally {

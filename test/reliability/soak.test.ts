@@ -21,7 +21,7 @@ const FD_HEADROOM = 400;
 const FD_LIMIT = hardFdLimit();
 /** 10,000 in full, or as many as two descriptors each allow under this machine's hard limit. */
 const IDLE = scaled(1000, Math.min(10_000, Math.floor((FD_LIMIT - FD_HEADROOM) / 2)));
-const DURATION_MS = scaled(20_000, 600_000);
+const DURATION_MS = scaled(16_000, 600_000);
 const RATE = scaled(40, 200);
 const SAMPLES = 20;
 /** Samples in the first quarter are warm-up; growth is judged on the rest. */

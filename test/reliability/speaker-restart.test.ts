@@ -20,7 +20,7 @@ import { NODE } from './speaker-process.ts';
 const OPTIONS: RestartOptions = {
   rate: 500,
   restarts: scaled(1, 10),
-  drainMs: scaled(1500, 5000),
+  drainMs: scaled(1000, 5000),
   longLived: scaled(20, 100),
   overlapMs: 300,
 };
