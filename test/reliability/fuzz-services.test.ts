@@ -313,9 +313,10 @@ describe(`fuzz: Service annotations and ports through allocateAll and compileTab
           ];
           let at = docs[which % docs.length]!;
           for (const [i, key] of path.entries()) {
-            const next = at[key];
+            // Own properties only, set as JSON.parse would: the test must not pollute prototypes.
+            const next = Object.hasOwn(at, key) ? at[key] : undefined;
             if (i === path.length - 1 || typeof next !== 'object' || next === null) {
-              at[key] = value;
+              Object.defineProperty(at, key, { value, enumerable: true, writable: true, configurable: true });
               break;
             }
             at = next as Record<string | number, unknown>;

@@ -48,7 +48,7 @@ const storedText: fc.Arbitrary<string> = fc.oneof(
     })
     .map(({ base, field, value }) => {
       const doc = listenerDocument(GOOD[base]!);
-      doc[field] = value;
+      Object.defineProperty(doc, field, { value, enumerable: true, writable: true, configurable: true });
       return JSON.stringify(doc) ?? 'null';
     }),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),

@@ -83,6 +83,9 @@ const HOSTILE = [
 
 /** Every listener of an accepted table survives a round trip through the documented format. */
 function assertSound(r: Result<ForwardingTable>): void {
+  // Nothing, parser or test, may have added keys to the shared prototypes.
+  assert.deepEqual(Object.keys(Object.prototype), [], 'Object.prototype untouched');
+  assert.deepEqual(Object.keys(Array.prototype), [], 'Array.prototype untouched');
   if (!r.ok) {
     assert.ok(r.problems.length > 0, 'a refused table names at least one problem');
     for (const p of r.problems) assertProblem(p, ['table.']);
@@ -100,7 +103,6 @@ function assertSound(r: Result<ForwardingTable>): void {
   const again = parseTable({ version: r.value.version, listeners: r.value.listeners.map(listenerDocument) });
   assert.ok(again.ok, `an accepted table re-parses: ${again.ok ? '' : JSON.stringify(again.problems)}`);
   assert.deepEqual(again.value, r.value);
-  assert.equal(({} as Record<string, unknown>)['polluted'], undefined, 'no prototype pollution');
 }
 
 /** A path into GOOD and a value to put there. */
@@ -116,17 +118,19 @@ const mutation = fc.record({
   value: fc.anything({ maxDepth: 3, withBigInt: false, withNullPrototype: true, withObjectString: true }),
 });
 
+/** Set an own property, as JSON.parse would: `__proto__` becomes a key, never a prototype change. */
+function setOwn(o: object, key: string | number, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** GOOD with the value at `path` replaced; only own properties are walked, so the test cannot pollute prototypes. */
 function mutate(path: readonly (string | number)[], value: unknown): unknown {
   const doc = structuredClone(GOOD) as Record<string | number, unknown>;
   let at: Record<string | number, unknown> = doc;
   for (const [i, key] of path.entries()) {
-    if (i === path.length - 1) {
-      at[key] = value;
-      break;
-    }
-    const next = at[key];
-    if (typeof next !== 'object' || next === null) {
-      at[key] = value;
+    const next = Object.hasOwn(at, key) ? at[key] : undefined;
+    if (i === path.length - 1 || typeof next !== 'object' || next === null) {
+      setOwn(at, key, value);
       break;
     }
     at = next as Record<string | number, unknown>;
