@@ -39,10 +39,38 @@ export class UserError extends Error {
   }
 }
 
-/** Render a value for an error message without dumping whole objects. */
+/** Render a value for an error message without dumping whole objects. Never throws. */
 export function show(value: unknown): string {
   if (value === undefined) return '(missing)';
   if (typeof value === 'string') return JSON.stringify(value);
-  const text = JSON.stringify(value) ?? String(value);
+  const text = render(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+/**
+ * JSON where possible. User documents can hold what JSON cannot: YAML aliases build circular
+ * structures, and nesting can be too deep to walk; rendering one for a message must not turn a
+ * user error into a crash.
+ */
+function render(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    try {
+      const seen = new WeakSet<object>();
+      const text = JSON.stringify(value, (_key, v: unknown) => {
+        if (typeof v === 'bigint') return `${v}n`;
+        if (typeof v === 'object' && v !== null) {
+          if (seen.has(v)) return '[circular]';
+          seen.add(v);
+        }
+        return v;
+      });
+      if (text !== undefined) return text;
+    } catch {
+      // Too deep even with cycles cut: say what it is.
+    }
+    if (Array.isArray(value)) return '[...]';
+    return typeof value === 'object' && value !== null ? '{...}' : typeof value;
+  }
 }

@@ -31,6 +31,12 @@ export const TABLE_DEFAULTS = {
   algorithm: 'round-robin' as Algorithm,
 };
 
+/**
+ * Longest duration a table may give. Longer ones overflow Node's timers, which then fire after 1 ms:
+ * a health interval of a year would probe in a tight loop and a probe timeout would always expire.
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 const ALGORITHMS: readonly Algorithm[] = ['round-robin', 'least-connections', 'source-hash'];
 const POLICIES: readonly TrafficPolicy[] = ['Cluster', 'Local'];
 const AFFINITIES: readonly SessionAffinity[] = ['None', 'ClientIP'];
@@ -111,8 +117,9 @@ class Checker {
 
   count(v: unknown, fallback: number, object: string, field: string, min: number): number {
     if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      this.add(object, field, v, 'invalid-number', `must be an integer >= ${min}`);
+    // Safe integers only: past 2^53 a version + 1 equals the version and counts stop counting.
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+      this.add(object, field, v, 'invalid-number', `must be an integer >= ${min} and < 2^53`);
       return fallback;
     }
     return v;
@@ -121,6 +128,16 @@ class Checker {
   duration(v: unknown, fallback: number, object: string, field: string): number {
     if (v === undefined) return fallback;
     const ms = parseDuration(v);
+    if (ms !== null && ms > MAX_DURATION_MS) {
+      this.add(
+        object,
+        field,
+        v,
+        'invalid-duration',
+        `must be at most ${MAX_DURATION_MS} ms (about 24 days), the longest timer Node.js keeps`,
+      );
+      return fallback;
+    }
     if (ms === null) {
       this.add(
         object,

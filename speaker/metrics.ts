@@ -89,6 +89,12 @@ export class SpeakerMetrics {
       (e) => e.stats.retries,
     );
     perListener(
+      'switchyard_listener_failing_open',
+      'Forwarding threads in which every backend of the listener fails its health checks, so it picks among those whose NodePort still accepts.',
+      'gauge',
+      (e) => e.stats.failingOpen,
+    );
+    perListener(
       'switchyard_listener_bound',
       'Whether the listener is bound (1) or failed to bind (0) in every forwarding thread.',
       'gauge',

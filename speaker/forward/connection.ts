@@ -45,6 +45,13 @@ const CONNECTING = 1;
 const OPEN = 2;
 const CLOSED = 3;
 
+/**
+ * Connect errors that say this process ran out of descriptors, ports or memory. They are not the
+ * backend's fault: blaming it would eject every healthy backend while the speaker is exhausted and
+ * keep them out after it recovers, and retrying on another backend would fail the same way.
+ */
+const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
+
 /** A zero-length write queued behind a pending one: its callback says the pending write is done. */
 const EMPTY = Buffer.alloc(0);
 
@@ -194,6 +201,25 @@ export class Connection {
     this.client.resume();
   }
 
+  /**
+   * The current attempt could not even start for want of local resources: reset the client at once,
+   * without reporting the backend or retrying elsewhere.
+   */
+  #localFailure(b: ProxySocket): void {
+    if (b !== this.backend || this.#state !== CONNECTING) return;
+    abandon(b);
+    this.backend = null;
+    this.slot!.active--;
+    this.slot = null;
+    this.owner.stats.rejected['local-resources']++;
+    this.#state = CLOSED;
+    if (this.#clientClosed) this.#finish();
+    else {
+      this.client.on('error', ignoreError);
+      this.client.resetAndDestroy();
+    }
+  }
+
   /** The current attempt failed (error or connect timeout): report it, then retry or give up. */
   #attemptFailed(b: ProxySocket): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
@@ -296,9 +322,11 @@ export class Connection {
   }
 
   /** A socket failed. While connecting that is a failed attempt; once open, a reset to pass on. */
-  errored(sock: ProxySocket, _err: Error): void {
+  errored(sock: ProxySocket, err: Error): void {
     if (sock === this.backend && this.#state === CONNECTING) {
-      this.#attemptFailed(sock);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== undefined && LOCAL_ERRORS.has(code)) this.#localFailure(sock);
+      else this.#attemptFailed(sock);
       return;
     }
     if (this.#state !== OPEN) return;

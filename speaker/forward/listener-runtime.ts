@@ -5,6 +5,7 @@
  * place; open connections keep the settings they were accepted with.
  */
 import { createServer, type Server } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 import type { Logger } from '../../shared/log.ts';
 import { type Backend, type Listener, listenerKey } from '../../shared/model.ts';
 import { buildPicker } from '../balance/build-picker.ts';
@@ -12,6 +13,7 @@ import { clientAddressHash, fnv1a } from '../balance/hash.ts';
 import { type BackendSlot, EMPTY_PICKER, type Picker } from '../balance/picker.ts';
 import { type HealthState, healthTargetKey } from '../health/health-target.ts';
 import { acceptedSocket, Connection, type ConnectionOwner, resetClient } from './connection.ts';
+import { FailOpen } from './fail-open.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
 import { release, tryAcquire } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
@@ -65,6 +67,9 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   #drainDeadline = 0;
   #drained: (() => void) | null = null;
   #drainPromise: Promise<void> | null = null;
+  readonly #failOpen = new FailOpen();
+  /** accept() failures since the last successful accept (0: accepting normally). */
+  #acceptFailing = 0;
 
   constructor(listener: Listener, count: Int32Array, deps: ListenerDeps) {
     this.key = listenerKey(listener);
@@ -115,10 +120,27 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     return this.#slots.some((s) => s.healthKey === key);
   }
 
-  /** Recompute the picker from the backends' current health (`unknown` counts as eligible). */
+  /**
+   * Recompute the picker from the backends' current health (`unknown` counts as eligible); when
+   * every backend fails its health checks, from those whose NodePort still accepts (fail-open.ts).
+   */
   rebuildPicker(): void {
-    const eligible = this.#slots.filter((s) => this.#deps.healthOf(s.healthKey) !== 'unhealthy');
+    const wasOpen = this.#failOpen.active;
+    const eligible = this.#failOpen.choose(
+      this.#slots,
+      (s) => this.#deps.healthOf(s.healthKey) !== 'unhealthy',
+      performance.now(),
+    );
     this.picker = buildPicker(this.#settings.algorithm, eligible);
+    this.stats.failingOpen = this.#failOpen.active ? 1 : 0;
+    if (this.#failOpen.active === wasOpen) return;
+    const fields = { listener: this.key, service: this.#settings.service };
+    if (this.#failOpen.active) {
+      this.#deps.logger.warn(
+        { event: 'listener-fail-open', ...fields, backends: eligible.length },
+        'every backend fails its health checks: picking among those whose NodePort still accepts',
+      );
+    } else this.#deps.logger.info({ event: 'listener-fail-open-ended', ...fields });
   }
 
   #buildSlots(listener: Listener, old: readonly BackendSlot[]): BackendSlot[] {
@@ -170,9 +192,10 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
 
   #accept(err: number, clientHandle: unknown): void {
     if (err !== 0 && err !== undefined) {
-      this.stats.acceptErrors++;
+      this.#acceptFailed(err);
       return;
     }
+    if (this.#acceptFailing !== 0) this.#acceptRecovered();
     const client = acceptedSocket(clientHandle);
     if (this.#state !== 'bound') {
       this.#reject(client, 'draining');
@@ -218,6 +241,26 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     conn.start(slot);
   }
 
+  /**
+   * accept() failed. On EMFILE/ENFILE libuv has already accepted and closed the waiting clients
+   * (its reserve-descriptor trick), so nothing spins and those clients see a reset; one callback
+   * stands for a whole burst. Logged once per episode, not per client.
+   */
+  #acceptFailed(err: number): void {
+    this.stats.acceptErrors++;
+    if (this.#acceptFailing++ === 0) {
+      this.#deps.logger.warn(
+        { event: 'accept-failed', listener: this.key, reason: getSystemErrorName(err) },
+        'cannot accept clients (waiting ones are reset) until descriptors or memory free up',
+      );
+    }
+  }
+
+  #acceptRecovered(): void {
+    this.#deps.logger.info({ event: 'accept-recovered', listener: this.key, failures: this.#acceptFailing });
+    this.#acceptFailing = 0;
+  }
+
   #reject(client: ReturnType<typeof acceptedSocket>, reason: RejectReason): void {
     this.stats.rejected[reason]++;
     resetClient(client);
@@ -225,7 +268,10 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
 
   /** ConnectionOwner: passive health for the failed backend's target. */
   connectFailed(slot: BackendSlot): void {
+    this.#failOpen.connectFailed(slot, performance.now());
     this.#deps.connectFailed(slot.healthKey);
+    // Failing open, the target was unhealthy already, so no health change rebuilds the picker.
+    if (this.#failOpen.active) this.rebuildPicker();
   }
 
   /** ConnectionOwner: a connection finished; unlink it and give back its limits. */
@@ -242,8 +288,9 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     if (this.#size === 0 && this.#state === 'draining') this.#finishDrain();
   }
 
-  /** Sweepable: timeouts of every connection, and the end of a drain. */
+  /** Sweepable: timeouts of every connection, the end of a drain, a failing-open backend's retry. */
   sweep(now: number): void {
+    if (this.#failOpen.due(now)) this.rebuildPicker();
     const tick = this.#deps.sweeper.tickMs;
     const closeAll = this.#state === 'draining' && now >= this.#drainDeadline;
     let c = this.#head;

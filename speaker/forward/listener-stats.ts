@@ -10,6 +10,7 @@ export type RejectReason =
   | 'source-range'
   | 'no-backend'
   | 'connect-failed'
+  | 'local-resources'
   | 'draining';
 
 /** Every reject reason, in a stable order for metrics. */
@@ -19,12 +20,15 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   'source-range',
   'no-backend',
   'connect-failed',
+  'local-resources',
   'draining',
 ];
 
-/** Counters of one listener; `active` is a gauge, everything else only grows. */
+/** Counters of one listener; `active` and `failingOpen` are gauges, everything else only grows. */
 export interface ListenerStats {
   active: number;
+  /** 1 while every backend fails its health checks and the listener fails open (summed: threads). */
+  failingOpen: number;
   total: number;
   bytesToBackend: number;
   bytesToClient: number;
@@ -42,6 +46,7 @@ export interface ListenerStats {
 export function newListenerStats(): ListenerStats {
   return {
     active: 0,
+    failingOpen: 0,
     total: 0,
     bytesToBackend: 0,
     bytesToClient: 0,
@@ -58,6 +63,7 @@ export function newListenerStats(): ListenerStats {
       'source-range': 0,
       'no-backend': 0,
       'connect-failed': 0,
+      'local-resources': 0,
       draining: 0,
     },
   };
@@ -66,6 +72,7 @@ export function newListenerStats(): ListenerStats {
 /** Add `from` into `into` (used to sum workers at scrape time). */
 export function addListenerStats(into: ListenerStats, from: ListenerStats): void {
   into.active += from.active;
+  into.failingOpen += from.failingOpen;
   into.total += from.total;
   into.bytesToBackend += from.bytesToBackend;
   into.bytesToClient += from.bytesToClient;

@@ -1,0 +1,185 @@
+/**
+ * Descriptor exhaustion: the real speaker runs under a small RLIMIT_NOFILE and more clients arrive
+ * than it has descriptors for. It must not crash, must not spin on accept (its CPU stays low while
+ * exhausted), must not blame healthy backends for its own EMFILE (they stay healthy and no client
+ * is turned away as `no-backend`), and must serve new clients within a second of descriptors freeing.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
+import { clientSources, closeAll } from './load.ts';
+import { cpuShare } from './proc-stats.ts';
+import { report, scaled } from './scale.ts';
+import { metricValue, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+
+const NOFILE = 256;
+const CLIENTS = 400;
+/** How long the exhaustion is held while the speaker's CPU is measured. */
+const HOLD_MS = scaled(2000, 10_000);
+/** The most CPU (share of one core) the speaker may use while exhausted and idle otherwise. */
+const MAX_CPU = 0.2;
+
+/** How a client attempt ended. */
+type Outcome = 'served' | 'reset' | 'closed' | 'timeout';
+
+/** Connect, send one byte, and report whether the echo came back. The socket stays open if served. */
+function attempt(
+  host: string,
+  port: number,
+  localAddress: string,
+  timeoutMs: number,
+): Promise<[Outcome, Socket]> {
+  return new Promise((resolve) => {
+    const s = connect({ host, port, localAddress });
+    let done = false;
+    const finish = (o: Outcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (o !== 'served') s.destroy();
+      resolve([o, s]);
+    };
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    s.on('connect', () => s.write('x'));
+    s.once('data', () => finish('served'));
+    s.on('error', (e: NodeJS.ErrnoException) => finish(e.code === 'ECONNRESET' ? 'reset' : 'closed'));
+    s.on('close', () => finish('closed'));
+  });
+}
+
+describe('file-descriptor exhaustion of the real speaker', { timeout: 120_000 }, () => {
+  let dir: string;
+  let server: Server;
+  let backendAddress: string;
+  let speaker: SpeakerProcess;
+  let vip: string;
+  let port: number;
+  let held: Socket[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'switchyard-emfile-'));
+    backendAddress = loopbackAddress();
+    server = createServer((s) => {
+      s.on('error', () => {});
+      s.pipe(s);
+    });
+    await new Promise<void>((resolve) =>
+      server.listen({ host: backendAddress, port: 0, backlog: 1024 }, resolve),
+    );
+    vip = loopbackAddress();
+    port = await freePort(vip);
+    speaker = await startSpeakerProcess({
+      tablePath: join(dir, 'table.json'),
+      table: {
+        version: 1,
+        listeners: [
+          {
+            service: 'emfile/web',
+            vip,
+            port,
+            backends: [
+              { node: 'n1', address: backendAddress, nodePort: (server.address() as AddressInfo).port },
+            ],
+            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
+          },
+        ],
+      },
+      workers: 1,
+      nofile: NOFILE,
+    });
+  });
+
+  after(async () => {
+    await closeAll(held);
+    speaker?.kill();
+    server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it(`under ulimit -n ${NOFILE} with ${CLIENTS} clients: no crash, no accept spin, backends not blamed, recovery within 1 s`, {
+    timeout: 60_000,
+  }, async () => {
+    const sources = clientSources(4);
+    const baseline = speaker.sample();
+    const outcomes = new Map<Outcome, number>();
+    const results = await within(
+      30_000,
+      'every client attempt to end',
+      Promise.all(
+        Array.from({ length: CLIENTS }, (_, i) => attempt(vip, port, sources[i % sources.length]!, 5000)),
+      ),
+    );
+    for (const [o, s] of results) {
+      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+      if (o === 'served') held.push(s);
+    }
+    const exhausted = speaker.sample();
+    // Clients keep knocking while the speaker is exhausted: each one must be turned away cheaply.
+    const knocks: Promise<[Outcome, Socket]>[] = [];
+    const knocking = setInterval(() => {
+      for (let i = 0; i < 10; i++) knocks.push(attempt(vip, port, sources[i % sources.length]!, 2000));
+    }, 100);
+    await new Promise((r) => setTimeout(r, HOLD_MS));
+    clearInterval(knocking);
+    const heldSample = speaker.sample();
+    const cpu = cpuShare(exhausted, heldSample);
+    const knocked = await within(10_000, 'the knocks to end', Promise.all(knocks));
+    const knockServed = knocked.filter(([o]) => o === 'served');
+    held.push(...knockServed.map(([, s]) => s));
+    const during = await speaker.metrics();
+
+    // Free the descriptors and time the first served client.
+    await closeAll(held);
+    held = [];
+    const freed = performance.now();
+    let recoveredMs = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 100; i++) {
+      const [o, s] = await attempt(vip, port, sources[0]!, 1000);
+      if (o === 'served') {
+        recoveredMs = performance.now() - freed;
+        s.destroy();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const afterText = await speaker.metrics();
+    report('fd-exhaustion', {
+      nofile: NOFILE,
+      clients: CLIENTS,
+      served: outcomes.get('served') ?? 0,
+      reset: outcomes.get('reset') ?? 0,
+      closed: outcomes.get('closed') ?? 0,
+      timeout: outcomes.get('timeout') ?? 0,
+      fdsBaseline: baseline.fds,
+      fdsExhausted: exhausted.fds,
+      knocks: knocked.length,
+      cpuWhileExhausted: cpu.toFixed(3),
+      recoveredMs: Math.round(recoveredMs),
+      noBackend: metricValue(during, 'switchyard_listener_rejected_total', { reason: 'no-backend' }),
+      localResources: metricValue(during, 'switchyard_listener_rejected_total', {
+        reason: 'local-resources',
+      }),
+      acceptFailedLogs: speaker.lines.filter((l) => l['event'] === 'accept-failed').length,
+      logLines: speaker.lines.length,
+    });
+    assert.equal(speaker.child.exitCode, null, `the speaker exited: ${speaker.stderr()}`);
+    assert.ok((outcomes.get('served') ?? 0) > 0, 'some clients were served');
+    assert.ok((outcomes.get('served') ?? 0) < CLIENTS, 'the limit was really reached');
+    assert.ok(exhausted.fds >= NOFILE - 5, `the speaker used its descriptors (${exhausted.fds})`);
+    assert.equal(outcomes.get('timeout') ?? 0, 0, 'clients over the limit are turned away, not left hanging');
+    assert.ok(cpu < MAX_CPU, `the speaker used ${cpu.toFixed(3)} of a core while exhausted`);
+    assert.equal(
+      metricValue(during, 'switchyard_listener_rejected_total', { reason: 'no-backend' }),
+      0,
+      'no client turned away as if the backend were down',
+    );
+    assert.equal(metricValue(afterText, 'switchyard_backend_health_state', { state: 'healthy' }), 1);
+    assert.ok(recoveredMs < 1000, `recovered after ${recoveredMs} ms`);
+    // Hundreds of clients turned away, but the log says so per episode, not per client.
+    assert.ok(speaker.lines.length < 30, `${speaker.lines.length} log lines`);
+  });
+});
