@@ -18,8 +18,8 @@ import { allocateAll } from '../../controller/reconcile-allocations.ts';
 import { readService } from '../../controller/service-request.ts';
 import { compileTable } from '../../controller/table-compiler.ts';
 import { parseIp } from '../../shared/ip.ts';
-import { listenerDocument } from '../../shared/store/table-codec.ts';
 import { parseTable } from '../../shared/table-parse.ts';
+import { renderListener } from '../../shared/table-render.ts';
 import { assertProblem, CASES, fuzzParameters, fuzzSeed } from './fuzz.ts';
 import { report, scaled } from './scale.ts';
 
@@ -264,7 +264,7 @@ describe(`fuzz: Service annotations and ports through allocateAll and compileTab
         for (const p of compiled.problems) assertProblem(p, ['compile.', 'service.']);
         listeners += compiled.table.listeners.length;
         // What the speakers will get passes the speakers' own validation, whole.
-        const again = parseTable({ version: 0, listeners: compiled.table.listeners.map(listenerDocument) });
+        const again = parseTable({ version: 0, listeners: compiled.table.listeners.map(renderListener) });
         assert.ok(
           again.ok,
           `compiled table refused by the speaker's parser: ${again.ok ? '' : JSON.stringify(again.problems.slice(0, 3))}`,
@@ -332,7 +332,7 @@ describe(`fuzz: Service annotations and ports through allocateAll and compileTab
           const pass = reconcile(m.objects);
           for (const p of [...pass.poolProblems, ...pass.poolWarnings, ...pass.tableProblems])
             assertProblem(p, ['pool.', 'compile.', 'service.']);
-          const again = parseTable({ version: 0, listeners: pass.table.listeners.map(listenerDocument) });
+          const again = parseTable({ version: 0, listeners: pass.table.listeners.map(renderListener) });
           assert.ok(again.ok, 'the compiled table passes the speaker parser');
         },
       ),

@@ -15,7 +15,7 @@ import { type ForwardingTable, listenerKey } from '../../shared/model.ts';
 import type { RedisStore } from '../../shared/store/redis-store.ts';
 import { storeKeys } from '../../shared/store/store-keys.ts';
 import { announcementText, parseAnnouncement } from '../../shared/store/table-announcement.ts';
-import { decodeListener, decodeListeners, listenerDocument } from '../../shared/store/table-codec.ts';
+import { decodeListener, decodeListeners } from '../../shared/store/table-codec.ts';
 import {
   type StoredTable,
   TableFollower,
@@ -23,6 +23,7 @@ import {
   type TableReader,
 } from '../../shared/store/table-follower.ts';
 import { parseTable } from '../../shared/table-parse.ts';
+import { renderListener } from '../../shared/table-render.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { EventQueue } from '../store/await-events.ts';
 import { openRedisStore, rawClient, uniquePrefix } from '../store/redis-test-store.ts';
@@ -32,7 +33,7 @@ import { report, scaled } from './scale.ts';
 
 const seed = fuzzSeed('fuzz-store');
 const GOOD = makeTable(3).listeners;
-const GOOD_DOCS = GOOD.map((l) => [listenerKey(l), JSON.stringify(listenerDocument(l))] as const);
+const GOOD_DOCS = GOOD.map((l) => [listenerKey(l), JSON.stringify(renderListener(l))] as const);
 
 /** Text for a store value: valid, a valid document with one field replaced, any JSON, any text. */
 const storedText: fc.Arbitrary<string> = fc.oneof(
@@ -41,13 +42,13 @@ const storedText: fc.Arbitrary<string> = fc.oneof(
     .record({
       base: fc.nat(GOOD.length - 1),
       field: fc.oneof(
-        fc.constantFrom(...Object.keys(listenerDocument(GOOD[0]!))),
+        fc.constantFrom(...Object.keys(renderListener(GOOD[0]!))),
         fc.string({ maxLength: 10 }),
       ),
       value: fc.anything({ maxDepth: 2, withNullPrototype: true }),
     })
     .map(({ base, field, value }) => {
-      const doc = listenerDocument(GOOD[base]!);
+      const doc = renderListener(GOOD[base]!);
       Object.defineProperty(doc, field, { value, enumerable: true, writable: true, configurable: true });
       return JSON.stringify(doc) ?? 'null';
     }),
@@ -76,7 +77,7 @@ describe(`fuzz: store values as the speaker reads them (seed ${seed})`, {
         if (r.ok) {
           accepted++;
           assert.equal(listenerKey(r.value), key);
-          const again = parseTable({ listeners: [listenerDocument(r.value)] });
+          const again = parseTable({ listeners: [renderListener(r.value)] });
           assert.ok(again.ok);
           assert.deepEqual(again.value.listeners[0], r.value);
         } else {
