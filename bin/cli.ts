@@ -2,27 +2,14 @@
  * The root of the `switchyard` command line: global flags and the subcommands. Each subcommand is a
  * yargs module exported by its binary's `main.ts`; logic lives in the modules those wire together.
  */
-import yargs, { type CommandModule } from 'yargs';
+import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { controllerCommand } from '../controller/main.ts';
-import { planCommand } from '../controller/plan-command.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
-import { speakerCommand } from '../speaker/main.ts';
+import { COMMANDS as commands, GLOBAL_OPTIONS } from './commands.ts';
 import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
-import { runCommand } from './run-command.ts';
-import { statusCommand } from './status-command.ts';
-
-// biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
-const commands: CommandModule<any, any>[] = [
-  runCommand,
-  statusCommand,
-  controllerCommand,
-  planCommand,
-  speakerCommand,
-];
 
 const args = hideBin(process.argv);
-for (const name of dropUnknownEnvOptions(args, commands, ['log-level', 'log-format'])) {
+for (const name of dropUnknownEnvOptions(args, commands, GLOBAL_OPTIONS)) {
   process.stderr.write(`warning: ignoring ${name}: not an option of this command\n`);
 }
 const restoreSecrets = hideSecretEnv();

@@ -14,7 +14,8 @@ export const ENV_PREFIX = 'SWITCHYARD_';
 // biome-ignore lint/suspicious/noExplicitAny: yargs command modules differ in their argument types.
 type AnyCommand = CommandModule<any, any>;
 
-function commandNames(cmd: AnyCommand): string[] {
+/** The name and aliases a command is invoked by. */
+export function commandNames(cmd: AnyCommand): string[] {
   const first = (Array.isArray(cmd.command) ? cmd.command : [cmd.command ?? '']).map(
     (c) => c.split(' ')[0] ?? '',
   );
@@ -22,7 +23,8 @@ function commandNames(cmd: AnyCommand): string[] {
   return [...first, ...aliases];
 }
 
-function optionNames(cmd: AnyCommand | undefined): Set<string> {
+/** Every option name and alias of `cmd` (none for an unknown command). */
+export function optionNames(cmd: AnyCommand | undefined): Set<string> {
   const y = yargs([]);
   if (typeof cmd?.builder === 'function') cmd.builder(y);
   else if (cmd?.builder) y.options(cmd.builder);
