@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { V1Node, V1Service } from '@kubernetes/client-node';
+import { UserError } from '../shared/errors.ts';
 import { parseIp } from '../shared/ip.ts';
 
 /** One running demo backend. */
@@ -59,7 +60,7 @@ export async function startDemoBackends(
         );
       });
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
+        server.once('error', (err: NodeJS.ErrnoException) => reject(portProblem(b, err)));
         server.listen(b.port, b.address, () => resolve());
       });
       servers.push(server);
@@ -76,4 +77,21 @@ export async function startDemoBackends(
       await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     },
   };
+}
+
+/** A demo NodePort that cannot be bound: one line that says why and what to do. */
+function portProblem(b: DemoBackend, err: NodeJS.ErrnoException): Error {
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'is already in use: is another `switchyard run` (npm start) running? Stop it, or pass --no-demo-backends'
+      : `cannot be bound (${err.code ?? err.message})`;
+  return new UserError([
+    {
+      code: 'run.demo-port',
+      object: `demo node ${b.node}`,
+      field: `NodePort of ${b.service}`,
+      value: `${b.address}:${b.port}`,
+      message: `${b.address}:${b.port} ${why}`,
+    },
+  ]);
 }

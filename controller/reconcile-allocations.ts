@@ -16,7 +16,7 @@ import { type AllocationRequest, readService, type ServiceReadOptions } from './
 /** A Kubernetes Event to record on the Service. */
 export interface ServiceEvent {
   readonly type: 'Normal' | 'Warning';
-  readonly reason: 'IPAllocated' | 'IPReleased' | 'AllocationFailed' | 'DeprecatedAnnotation';
+  readonly reason: 'IPAllocated' | 'ClearAssignment' | 'AllocationFailed' | 'DeprecatedAnnotation';
   readonly message: string;
 }
 
@@ -270,7 +270,7 @@ function outcome(
     });
   }
   if (changed && ips.length === 0) {
-    events.push({ type: 'Normal', reason: 'IPReleased', message: `Released ${current.join(', ')}` });
+    events.push({ type: 'Normal', reason: 'ClearAssignment', message: `Released ${current.join(', ')}` });
   }
   if (errors.length > 0 && (changed || !errors.every((e) => seenErrors.has(sameFailure(e))))) {
     events.push({

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
+import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
 import { BIN, runCli } from './run-cli.ts';
 
@@ -58,6 +59,19 @@ describe('switchyard run (the npm start demo)', { timeout: 60_000 }, () => {
       assert.match(out, /Stopped\./);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 2 with one line when a demo NodePort is already taken (a second npm start)', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(30080, '127.0.20.1', resolve));
+    try {
+      const r = await runCli(['run', '--metrics-address', 'off']);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /^error: .*127\.0\.20\.1:30080 is already in use: is another `switchyard run`/m);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 

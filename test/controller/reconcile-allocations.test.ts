@@ -283,7 +283,7 @@ describe('allocateAll', () => {
     );
     assert.deepEqual(
       r.services.map((s) => [s.name, s.ips, s.changed, s.events[0]?.reason]),
-      [['np', [], true, 'IPReleased']],
+      [['np', [], true, 'ClearAssignment']],
     );
   });
 
@@ -297,7 +297,7 @@ describe('allocateAll', () => {
     assert.equal(o.errors[0]?.code, 'service.conflicting-ip-request');
     assert.deepEqual(
       o.events.map((e) => e.reason),
-      ['IPReleased', 'AllocationFailed'],
+      ['ClearAssignment', 'AllocationFailed'],
     );
   });
 
