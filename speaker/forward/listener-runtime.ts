@@ -11,11 +11,12 @@ import { buildPicker } from '../balance/build-picker.ts';
 import { clientAddressHash, fnv1a } from '../balance/hash.ts';
 import { type BackendSlot, EMPTY_PICKER, type Picker } from '../balance/picker.ts';
 import { type HealthState, healthTargetKey } from '../health/health-target.ts';
-import { acceptedSocket, Connection, type ConnectionOwner, resetClient } from './connection.ts';
+import { Connection, type ConnectionOwner, resetClient } from './connection.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
 import { release, tryAcquire } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
 import { coarseClock, type Sweepable, type Sweeper } from './sweeper.ts';
+import type { PeerName, TcpHandle } from './tcp-handles.ts';
 
 /** Why a listener could not be bound, as the OS said it. */
 export interface BindFailure {
@@ -50,6 +51,18 @@ interface ListeningHandle {
  */
 export const LISTEN_BACKLOG = 4096;
 
+/** Filled by `getpeername` on every accept that needs the client's address (one per thread). */
+const peer: PeerName = {};
+
+/**
+ * Whether admission or the connection needs the client's address: it costs a system call and two
+ * strings per connection, so a listener without source ranges, source hashing or PROXY headers
+ * does without.
+ */
+function needsClientAddress(l: Listener): boolean {
+  return l.sourceRanges.length > 0 || l.algorithm === 'source-hash' || l.proxyProtocol !== 'none';
+}
+
 function identity(b: Backend): string {
   return `${b.address}|${b.nodePort}`;
 }
@@ -62,6 +75,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   #settings: Listener;
   #slots: BackendSlot[] = [];
   #matcher: SourceMatcher;
+  #needsPeer: boolean;
   /** Open connections of this listener across all workers, shared with them. */
   readonly #count: Int32Array;
   readonly #deps: ListenerDeps;
@@ -79,6 +93,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#count = count;
     this.#deps = deps;
     this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#needsPeer = needsClientAddress(listener);
     this.#slots = this.#buildSlots(listener, []);
     this.rebuildPicker();
     deps.sweeper.add(this);
@@ -113,6 +128,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   update(listener: Listener): void {
     this.#settings = listener;
     this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#needsPeer = needsClientAddress(listener);
     this.#slots = this.#buildSlots(listener, this.#slots);
     this.rebuildPicker();
   }
@@ -161,8 +177,8 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
           resolve(null);
           return;
         }
-        // Take over the accept callback: net.Server would wrap each accepted handle in a socket
-        // that reads into fresh memory per chunk; we wrap it once, with caller-owned read buffers.
+        // Take over the accept callback: net.Server would wrap each accepted handle in a
+        // net.Socket; the data plane drives the handle itself (connection.ts).
         const handle = (server as unknown as { _handle: ListeningHandle | null })._handle;
         if (handle === null || typeof handle.onconnection !== 'function') {
           throw new Error('net.Server has no listening handle to take accepts from');
@@ -180,22 +196,26 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       this.stats.acceptErrors++;
       return;
     }
-    const client = acceptedSocket(clientHandle);
+    const client = clientHandle as TcpHandle;
     if (this.#state !== 'bound') {
       this.#reject(client, 'draining');
       return;
     }
-    const address = client.remoteAddress;
-    const port = client.remotePort;
-    if (address === undefined || port === undefined) {
-      // Gone before we could look at it.
-      client.destroy();
-      return;
-    }
     const s = this.#settings;
-    if (!this.#matcher.allows(address)) {
-      this.#reject(client, 'source-range');
-      return;
+    let address = '';
+    let port = 0;
+    if (this.#needsPeer) {
+      if (client.getpeername(peer) !== 0 || peer.address === undefined) {
+        // Gone before we could look at it.
+        client.close();
+        return;
+      }
+      address = peer.address;
+      port = peer.port ?? 0;
+      if (!this.#matcher.allows(address)) {
+        this.#reject(client, 'source-range');
+        return;
+      }
     }
     if (!tryAcquire(this.#count, s.maxConnections)) {
       this.#reject(client, 'limit');
@@ -225,7 +245,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     conn.start(slot);
   }
 
-  #reject(client: ReturnType<typeof acceptedSocket>, reason: RejectReason): void {
+  #reject(client: TcpHandle, reason: RejectReason): void {
     this.stats.rejected[reason]++;
     resetClient(client);
   }

@@ -1,18 +1,14 @@
 /**
- * Read buffers of the hot path, per thread. Every proxied socket reads with Node's `onread` option
- * (the caller owns the memory, so a read allocates nothing) and a buffer *generator*, which Node
- * calls after each read to learn where the next read of that socket should land:
+ * Read buffers of the hot path, per thread. Every proxied handle reads into caller-owned memory:
+ * after each read the handle's read callback returns the buffer its next read should land in.
  *
- * - By default it lands in LANDING, one buffer shared by every socket of the thread. Reads run one
- *   at a time on the thread, and the relay copies what landed there into the connection's own
+ * - By default a read lands in LANDING, one buffer shared by every handle of the thread. Reads run
+ *   one at a time on the thread, and the relay copies what landed there into the connection's own
  *   buffer before writing it, so LANDING is never referenced by a pending write. An idle connection
  *   therefore pins no read memory at all.
  * - A connection takes its own buffer from a per-thread pool when data arrives, reads straight into
  *   it while reads keep filling it (bulk transfer: no copy), and gives it back as soon as a read
  *   comes up short and nothing is waiting to be written from it.
- *
- * The relay tells the generator which buffer to hand out next through `setNextRead`, immediately
- * before Node calls the generator for the same socket.
  */
 
 /** Size of every read buffer: what libuv itself suggests for a stream read. */
@@ -25,7 +21,6 @@ export const LANDING: Buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
 
 const spare: Buffer[] = [];
 let allocated = 0;
-let next: Buffer = LANDING;
 
 /** A buffer for one connection direction, from the pool when one is spare. */
 export function takeBuffer(): Buffer {
@@ -35,22 +30,10 @@ export function takeBuffer(): Buffer {
   return Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
 }
 
-/** Give a buffer back once no socket reads into it and no write references it. */
+/** Give a buffer back once no handle reads into it and no write references it. */
 export function releaseBuffer(b: Buffer): void {
   if (spare.length < POOL_LIMIT) spare.push(b);
   else allocated--;
-}
-
-/** Where the socket that is being read right now should read next; reset to LANDING after use. */
-export function setNextRead(b: Buffer): void {
-  next = b;
-}
-
-/** The `onread.buffer` generator Node calls at socket start and after every read. */
-export function nextReadBuffer(): Buffer {
-  const b = next;
-  next = LANDING;
-  return b;
 }
 
 /** Buffers allocated by this thread that are alive (held by connections or spare), and spare ones. */
