@@ -21,7 +21,6 @@ import {
   lastWriteWasAsync,
   newTcpHandle,
   readResult,
-  type ShutdownRequest,
   ShutdownWrap,
   TCPConnectWrap,
   type TcpHandle,
@@ -56,13 +55,6 @@ interface PendingWrite extends WriteRequest {
   buffer: Uint8Array | null;
 }
 
-/** A FIN passed on, until it is queued after every write. */
-interface PendingShutdown extends ShutdownRequest {
-  conn: Connection | null;
-  /** True when the FIN goes to the backend (the client sent it). */
-  up: boolean;
-}
-
 /** libuv's timeout code, reported to the failure path when a connect attempt times out. */
 const UV_ETIMEDOUT = -110;
 
@@ -90,12 +82,6 @@ function onWriteDone(this: PendingWrite, status: number): void {
   this.conn = null;
   this.buffer = null;
   conn?.written(this.up, status);
-}
-
-function onShutdownDone(this: PendingShutdown, status: number): void {
-  const conn = this.conn;
-  this.conn = null;
-  conn?.shutDown(this.up, status);
 }
 
 function newWriteRequest(): PendingWrite {
@@ -137,13 +123,17 @@ function write(
   return 1;
 }
 
-/** Prepare a handle for the data plane: shared read callback, shared landing buffer, no Nagle. */
-function adopt(h: TcpHandle, conn: Connection): ProxyHandle {
+/**
+ * Prepare a handle for the data plane: shared read callback, shared landing buffer. A client handle
+ * has TCP_NODELAY already (Linux copies it from the listening socket, see listener-runtime.ts); a
+ * backend handle gets it when its socket is created.
+ */
+function adopt(h: TcpHandle, conn: Connection, noDelay: boolean): ProxyHandle {
   const p = h as ProxyHandle;
   p.conn = conn;
   p.onread = onRead;
   p.useUserBuffer(LANDING);
-  p.setNoDelay(true);
+  if (noDelay) p.setNoDelay(true);
   return p;
 }
 
@@ -199,8 +189,11 @@ export class Connection {
   /** FIN passed on to the client / the backend (shutdown requested; a reset is no longer possible). */
   #clientShut = false;
   #backendShut = false;
-  /** Passed-on FINs that are queued after every write. */
-  #shutDone = 0;
+  /** A write to the backend (up) / to the client (down) is queued in libuv. */
+  #upPending = false;
+  #downPending = false;
+  #clientClosed = false;
+  #backendClosed = false;
 
   constructor(
     owner: ConnectionOwner,
@@ -216,7 +209,7 @@ export class Connection {
     this.clientPort = port;
     this.clientHash = hash;
     this.lastActivity = coarseClock.now;
-    this.client = adopt(client, this);
+    this.client = adopt(client, this, false);
   }
 
   /** Whether the backend is connected and bytes flow. */
@@ -231,7 +224,7 @@ export class Connection {
 
   #connect(slot: BackendSlot): void {
     this.#attempts++;
-    const b = adopt(newTcpHandle(), this);
+    const b = adopt(newTcpHandle(), this, true);
     this.backend = b;
     this.slot = slot;
     slot.active++;
@@ -269,6 +262,7 @@ export class Connection {
       }
       // Queued: the client is read once the header is written (see `written`).
       if (r === 1) {
+        this.#upPending = true;
         b.readStart();
         return;
       }
@@ -299,7 +293,6 @@ export class Connection {
       }
     }
     stats.rejected['connect-failed']++;
-    this.#state = CLOSED;
     resetClient(this.client);
     this.#finish();
   }
@@ -342,6 +335,8 @@ export class Connection {
       // Queued: stop reading until it is written. Reading resumes only then, so the next read may
       // land in `own` again.
       src.readStop();
+      if (up) this.#upPending = true;
+      else this.#downPending = true;
       this.#setInOwn(up, true);
       return own;
     }
@@ -364,44 +359,53 @@ export class Connection {
 
   /** A queued write finished: on success resume reading the side it came from. */
   written(up: boolean, status: number): void {
+    if (up) this.#upPending = false;
+    else this.#downPending = false;
     if (this.#state !== OPEN) return;
     const dst = up ? this.backend! : this.client;
     if (status < 0) {
       this.#fail(dst);
       return;
     }
-    if (up ? !this.#clientEof : !this.#backendEof) (up ? this.client : this.backend!).readStart();
+    if (this.#clientEof && this.#backendEof) this.#closeWhenFlushed();
+    else if (up ? !this.#clientEof : !this.#backendEof) (up ? this.client : this.backend!).readStart();
   }
 
-  /** `src` sent FIN: pass it on after the bytes already queued (half-close). */
+  /**
+   * `src` sent FIN. The first FIN is passed on after the bytes already queued (half-close: the other
+   * direction keeps flowing). After the second, nothing more can arrive either way, and each side is
+   * closed as soon as nothing is queued for it: close() sends the FIN after the bytes the kernel
+   * holds, so the second FIN costs no shutdown.
+   */
   ended(src: ProxyHandle): void {
     if (this.#state !== OPEN) return;
     const up = src === this.client;
-    if (this.#halfClosedAt === 0) this.#halfClosedAt = performance.now();
-    const dst = up ? this.backend! : this.client;
-    if (up) {
-      this.#clientEof = true;
-      this.#backendShut = true;
-    } else {
-      this.#backendEof = true;
-      this.#clientShut = true;
+    if (up) this.#clientEof = true;
+    else this.#backendEof = true;
+    if (this.#clientEof && this.#backendEof) {
+      this.#closeWhenFlushed();
+      return;
     }
-    const req = new ShutdownWrap() as PendingShutdown;
+    this.#halfClosedAt = performance.now();
+    const dst = up ? this.backend! : this.client;
+    if (up) this.#backendShut = true;
+    else this.#clientShut = true;
+    // A failed shutdown needs no callback: the same failure shows on that side's reads.
+    const req = new ShutdownWrap();
     req.handle = dst;
-    req.oncomplete = onShutdownDone;
-    req.conn = this;
-    req.up = up;
     if (dst.shutdown(req) !== 0) this.#fail(dst);
   }
 
-  /** A FIN passed on is queued; once both are, the connection is over. */
-  shutDown(up: boolean, status: number): void {
-    if (this.#state !== OPEN) return;
-    if (status < 0) {
-      this.#fail(up ? this.backend! : this.client);
-      return;
+  #closeWhenFlushed(): void {
+    if (!this.#clientClosed && !this.#downPending) {
+      this.#clientClosed = true;
+      this.client.close();
     }
-    if (++this.#shutDone === 2) this.#closeBoth();
+    if (!this.#backendClosed && !this.#upPending) {
+      this.#backendClosed = true;
+      this.backend!.close();
+    }
+    if (this.#clientClosed && this.#backendClosed) this.#finish();
   }
 
   /** A read failed (a reset, most often): pass it on. */
@@ -411,11 +415,10 @@ export class Connection {
 
   /** `h` failed: close it and reset the other side (or close it, if it was already sent a FIN). */
   #fail(h: ProxyHandle): void {
-    this.#state = CLOSED;
     const clientFailed = h === this.client;
-    h.close();
+    if (clientFailed ? !this.#clientClosed : !this.#backendClosed) h.close();
     const other = clientFailed ? this.backend : this.client;
-    if (other !== null) {
+    if (other !== null && (clientFailed ? !this.#backendClosed : !this.#clientClosed)) {
       // libuv refuses a reset after a shutdown: that side gets a plain close (RST if bytes are unread).
       if (clientFailed ? this.#backendShut : this.#clientShut) other.close();
       else other.reset();
@@ -424,9 +427,8 @@ export class Connection {
   }
 
   #closeBoth(): void {
-    this.#state = CLOSED;
-    this.client.close();
-    this.backend?.close();
+    if (!this.#clientClosed) this.client.close();
+    if (!this.#backendClosed) this.backend?.close();
     this.#finish();
   }
 
@@ -436,6 +438,9 @@ export class Connection {
    * a buffer nor writes from one again, so the buffers can go back to the pool.
    */
   #finish(): void {
+    this.#state = CLOSED;
+    this.#clientClosed = true;
+    this.#backendClosed = true;
     if (this.slot !== null) {
       this.slot.active--;
       this.slot = null;
