@@ -10,6 +10,7 @@
  * request is in flight: a connect, a shutdown, and a write only if the kernel did not take it at
  * once (a write that completes at once leaves its request unused, and the next write reuses it).
  */
+import { performance } from 'node:perf_hooks';
 import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
 import type { ListenerStats } from './listener-stats.ts';
@@ -228,7 +229,9 @@ export class Connection {
     this.backend = b;
     this.slot = slot;
     slot.active++;
-    this.#deadline = performance.now() + this.settings.timeouts.connectMs;
+    const now = performance.now();
+    coarseClock.now = now;
+    this.#deadline = now + this.settings.timeouts.connectMs;
     const req = new TCPConnectWrap();
     req.oncomplete = onConnect;
     const { address, nodePort } = slot.backend;
@@ -249,11 +252,14 @@ export class Connection {
     this.#state = OPEN;
     this.lastActivity = coarseClock.now;
     const s = this.settings;
-    const header = proxyHeader(
-      s.proxyProtocol,
-      { address: this.clientAddress, port: this.clientPort },
-      { address: s.vip, port: s.port },
-    );
+    const header =
+      s.proxyProtocol === 'none'
+        ? null
+        : proxyHeader(
+            s.proxyProtocol,
+            { address: this.clientAddress, port: this.clientPort },
+            { address: s.vip, port: s.port },
+          );
     if (header) {
       const r = write(b, header, this, true, header);
       if (r < 0) {

@@ -5,6 +5,7 @@
  * place; open connections keep the settings they were accepted with.
  */
 import { createServer, type Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../shared/log.ts';
 import { type Backend, type Listener, listenerKey } from '../../shared/model.ts';
 import { buildPicker } from '../balance/build-picker.ts';
@@ -15,7 +16,7 @@ import { Connection, type ConnectionOwner, resetClient } from './connection.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
 import { release, tryAcquire } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
-import { coarseClock, type Sweepable, type Sweeper } from './sweeper.ts';
+import type { Sweepable, Sweeper } from './sweeper.ts';
 import type { PeerName, TcpHandle } from './tcp-handles.ts';
 
 /** Why a listener could not be bound, as the OS said it. */
@@ -238,7 +239,6 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       this.#reject(client, 'no-backend');
       return;
     }
-    coarseClock.now = performance.now();
     const conn = new Connection(this, s, client, address, port, hash);
     conn.next = this.#head;
     if (this.#head !== null) this.#head.prev = conn;
