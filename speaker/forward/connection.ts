@@ -15,7 +15,14 @@ import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import { proxyHeader } from './proxy-protocol.ts';
-import { LANDING, releaseBuffer, takeBuffer } from './read-buffers.ts';
+import {
+  BULK_BUFFER_SIZE,
+  LANDING,
+  READ_BUFFER_SIZE,
+  releaseBuffer,
+  takeBuffer,
+  takeBulkBuffer,
+} from './read-buffers.ts';
 import { coarseClock } from './sweeper.ts';
 import {
   type ConnectRequest,
@@ -331,8 +338,8 @@ export class Connection {
         LANDING.copy(own, 0, 0, nread);
       }
     }
-    const full = nread === own.length;
-    const r = write(dst, full ? own : new Uint8Array(own.buffer, own.byteOffset, nread), this, up, null);
+    const chunk = nread === own.length ? own : new Uint8Array(own.buffer, own.byteOffset, nread);
+    const r = write(dst, chunk, this, up, null);
     if (r < 0) {
       this.#fail(dst);
       return undefined;
@@ -346,8 +353,18 @@ export class Connection {
       this.#setInOwn(up, true);
       return own;
     }
-    if (full) {
-      // Bulk: keep reading straight into the own buffer, no copy.
+    if (nread >= READ_BUFFER_SIZE) {
+      // A read that filled a normal buffer: a stream, with more waiting. Keep reading straight into
+      // an own buffer (no copy), and a bulk one if there is one.
+      if (own.length !== BULK_BUFFER_SIZE) {
+        const bulk = takeBulkBuffer();
+        if (bulk !== null) {
+          releaseBuffer(own);
+          own = bulk;
+          if (up) this.#upBuf = own;
+          else this.#downBuf = own;
+        }
+      }
       this.#setInOwn(up, true);
       return own;
     }
