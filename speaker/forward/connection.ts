@@ -17,6 +17,7 @@ import type { ListenerStats } from './listener-stats.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import {
   BULK_BUFFER_SIZE,
+  copyFromLanding,
   LANDING,
   READ_BUFFER_SIZE,
   releaseBuffer,
@@ -188,6 +189,11 @@ export class Connection {
   /** Own read buffers of the two directions; null while the direction reads into LANDING. */
   #upBuf: Buffer | null = null;
   #downBuf: Buffer | null = null;
+  /** The last partial-chunk view of each direction, and the buffer it views. */
+  #upView: Uint8Array | null = null;
+  #upViewOf: Buffer | null = null;
+  #downView: Uint8Array | null = null;
+  #downViewOf: Buffer | null = null;
   /** Whether the next read of a direction lands in its own buffer rather than in LANDING. */
   #upInOwn = false;
   #downInOwn = false;
@@ -328,17 +334,17 @@ export class Connection {
       else {
         own = this.#upBuf ??= takeBuffer();
         // LANDING is shared by every handle of the thread: a pending write must never point into it.
-        LANDING.copy(own, 0, 0, nread);
+        copyFromLanding(own, nread);
       }
     } else {
       stats.bytesToClient += nread;
       if (this.#downInOwn) own = this.#downBuf!;
       else {
         own = this.#downBuf ??= takeBuffer();
-        LANDING.copy(own, 0, 0, nread);
+        copyFromLanding(own, nread);
       }
     }
-    const chunk = nread === own.length ? own : new Uint8Array(own.buffer, own.byteOffset, nread);
+    const chunk = nread === own.length ? own : this.#view(up, own, nread);
     const r = write(dst, chunk, this, up, null);
     if (r < 0) {
       this.#fail(dst);
@@ -373,6 +379,26 @@ export class Connection {
     else this.#downBuf = null;
     this.#setInOwn(up, false);
     return LANDING;
+  }
+
+  /**
+   * The first `nread` bytes of `own` as a view. Request/response protocols repeat their message
+   * sizes, and a released buffer is the next one taken, so the last view of each direction is
+   * usually the one needed: no allocation per chunk.
+   */
+  #view(up: boolean, own: Buffer, nread: number): Uint8Array {
+    const last = up ? this.#upView : this.#downView;
+    if (last !== null && last.length === nread && (up ? this.#upViewOf : this.#downViewOf) === own)
+      return last;
+    const v = new Uint8Array(own.buffer, own.byteOffset, nread);
+    if (up) {
+      this.#upView = v;
+      this.#upViewOf = own;
+    } else {
+      this.#downView = v;
+      this.#downViewOf = own;
+    }
+    return v;
   }
 
   #setInOwn(up: boolean, inOwn: boolean): void {
