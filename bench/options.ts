@@ -1,6 +1,7 @@
 /** The benchmark's command line, parsed once into plain options. */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { DEFAULT_PATHS, PATH_NAMES, type PathName } from './paths/path.ts';
 
 /** Scenarios that `npm run bench` runs unless `--scenarios` says otherwise. */
 export const DEFAULT_SCENARIOS = ['rr', 'connect', 'bulk', 'idle', 'scale'] as const;
@@ -31,6 +32,10 @@ export interface BenchOptions {
    * at another build gives a base-vs-change comparison in one interleaved run.
    */
   readonly speakerRoot: string | null;
+  /** The checkout whose speaker runs as the `base` path beside this one's; null = no base path. */
+  readonly baseRoot: string | null;
+  /** The paths measured, in round order. */
+  readonly paths: readonly PathName[];
   /** Where the JSON results go. */
   readonly out: string;
 }
@@ -62,6 +67,14 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
       type: 'string',
       describe: 'Checkout whose bin/switchyard.mjs is benchmarked (default: this one)',
     })
+    .option('base-root', {
+      type: 'string',
+      describe: 'Another checkout whose speaker runs as the `base` path in the same rounds',
+    })
+    .option('paths', {
+      type: 'string',
+      describe: `Comma-separated: ${PATH_NAMES.join(', ')} (default: ${DEFAULT_PATHS.join(',')}, plus base with --base-root)`,
+    })
     .option('out', {
       type: 'string',
       default: 'bench/results/latest.json',
@@ -88,6 +101,7 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
   const scenarios = names as ScenarioName[];
   if (a['workers-scan'] && !scenarios.includes('multicore')) scenarios.push('multicore');
   const rounds = positiveInt(a.rounds, quick ? 2 : 5, '--rounds');
+  const baseRoot = a['base-root'] ?? null;
   return {
     scenarios,
     rounds,
@@ -101,8 +115,28 @@ export function parseOptions(argv: readonly string[] = hideBin(process.argv)): B
         ? null
         : positiveInt(a['max-connections'], 1, '--max-connections', 10_000),
     speakerRoot: a['speaker-root'] ?? null,
+    baseRoot,
+    paths: parsePaths(a.paths, baseRoot !== null),
     out: a.out,
   };
+}
+
+/** The `--paths` list in round order; `base` needs `--base-root`. */
+function parsePaths(text: string | undefined, hasBase: boolean): PathName[] {
+  if (text === undefined)
+    return PATH_NAMES.filter((p) => DEFAULT_PATHS.includes(p) || (p === 'base' && hasBase));
+  const names = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const n of names) {
+    if (!(PATH_NAMES as readonly string[]).includes(n)) {
+      throw new Error(`unknown path "${n}"; choose from ${PATH_NAMES.join(', ')}`);
+    }
+  }
+  if (names.includes('base') && !hasBase) throw new Error('the base path needs --base-root DIR');
+  if (names.length === 0) throw new Error('--paths names no path');
+  return PATH_NAMES.filter((p) => names.includes(p));
 }
 
 function positive(v: number | undefined, fallback: number, flag: string, zeroOk = false): number {

@@ -3,7 +3,7 @@
  * stdout. Ratios are switchyard ÷ other per round, then the median over rounds: lower is better.
  */
 import type { BenchEnv } from './env.ts';
-import { PATH_NAMES } from './paths/path.ts';
+import { PATH_NAMES, type PathName } from './paths/path.ts';
 import type { CurveOutcomes, Outcome, PathOutcomes } from './results.ts';
 import { roundValues } from './results.ts';
 import { median, roundRatios } from './stats.ts';
@@ -31,10 +31,33 @@ export const RATIOS = {
 /** Name of a quoted ratio. */
 export type RatioName = keyof typeof RATIOS;
 
-/** Per-round switchyard ÷ other values of every ratio (empty when a side is missing). */
-export function ratioRounds(s: ScenarioOutcomes): Record<RatioName, (number | null)[]> {
-  const out = {} as Record<RatioName, (number | null)[]>;
-  for (const [name, r] of Object.entries(RATIOS) as [RatioName, (typeof RATIOS)[RatioName]][]) {
+/**
+ * This checkout's speaker against the base checkout's (`--base-root`), round by round: the figure
+ * a change to the hot path is judged by. Reported only when the base path ran.
+ */
+export const BASE_RATIOS = {
+  rr_cpu_vs_base: { scenario: 'rr', metric: 'cpuUsPerReq', other: 'base' },
+  connect_cpu_vs_base: { scenario: 'connect', metric: 'cpuUsPerConn', other: 'base' },
+  bulk_cpu_vs_base: { scenario: 'bulk', metric: 'cpuSecPerGB', other: 'base' },
+  idle_mem_vs_base: { scenario: 'idle', metric: 'kibPerConn', other: 'base' },
+  rr_p99_vs_base: { scenario: 'rr', metric: 'p99Us', other: 'base' },
+} as const;
+
+/** Name of a base-vs-change ratio. */
+export type BaseRatioName = keyof typeof BASE_RATIOS;
+
+type RatioSpec = {
+  readonly scenario: 'rr' | 'connect' | 'bulk' | 'idle';
+  readonly metric: string;
+  readonly other: PathName;
+};
+
+function roundsOf<N extends string>(
+  s: ScenarioOutcomes,
+  specs: Record<N, RatioSpec>,
+): Record<N, (number | null)[]> {
+  const out = {} as Record<N, (number | null)[]>;
+  for (const [name, r] of Object.entries(specs) as [N, RatioSpec][]) {
     const outcomes = s[r.scenario];
     out[name] = outcomes
       ? roundRatios(roundValues(outcomes.switchyard, r.metric), roundValues(outcomes[r.other], r.metric))
@@ -43,12 +66,36 @@ export function ratioRounds(s: ScenarioOutcomes): Record<RatioName, (number | nu
   return out;
 }
 
+/** Per-round switchyard ÷ other values of every ratio (empty when a side is missing). */
+export function ratioRounds(s: ScenarioOutcomes): Record<RatioName, (number | null)[]> {
+  return roundsOf(s, RATIOS);
+}
+
+/** Per-round switchyard ÷ base values; empty when the base path did not run. */
+export function baseRatioRounds(s: ScenarioOutcomes): Record<BaseRatioName, (number | null)[]> {
+  return roundsOf(s, BASE_RATIOS);
+}
+
+/** Whether the base path ran in any scenario. */
+function hasBase(s: ScenarioOutcomes): boolean {
+  return (['rr', 'connect', 'bulk', 'idle'] as const).some((n) => s[n]?.base !== undefined);
+}
+
 /** The median of each ratio's per-round values; null where it could not be measured. */
-export function ratioMedians(rounds: Record<RatioName, (number | null)[]>): Record<RatioName, number | null> {
-  return Object.fromEntries(Object.entries(rounds).map(([k, v]) => [k, median(v)])) as Record<
-    RatioName,
-    number | null
-  >;
+export function ratioMedians<N extends string>(
+  rounds: Record<N, (number | null)[]>,
+): Record<N, number | null> {
+  return Object.fromEntries(
+    Object.entries<(number | null)[]>(rounds).map(([k, v]) => [k, median(v)]),
+  ) as Record<N, number | null>;
+}
+
+/** The paths of `o` that ran, in round order. */
+function presentPaths(o: PathOutcomes): [PathName, Outcome][] {
+  return PATH_NAMES.flatMap((p) => {
+    const out = o[p];
+    return out === undefined ? [] : [[p, out] as [PathName, Outcome]];
+  });
 }
 
 function outcomeJson(o: Outcome): Record<string, unknown> {
@@ -75,12 +122,18 @@ export function resultsDocument(env: BenchEnv, s: ScenarioOutcomes): Record<stri
   const scenarios: Record<string, unknown> = {};
   for (const name of ['rr', 'connect', 'bulk', 'idle'] as const) {
     const o = s[name];
-    if (o) scenarios[name] = Object.fromEntries(PATH_NAMES.map((p) => [p, outcomeJson(o[p])]));
+    if (o) scenarios[name] = Object.fromEntries(presentPaths(o).map(([p, out]) => [p, outcomeJson(out)]));
   }
   if (s.scale) scenarios['scale'] = curveJson(s.scale);
   if (s.multicore) scenarios['multicore'] = curveJson(s.multicore);
   const rounds = ratioRounds(s);
-  return { env, scenarios, ratios: ratioMedians(rounds), ratioRounds: rounds };
+  const doc: Record<string, unknown> = { env, scenarios, ratios: ratioMedians(rounds), ratioRounds: rounds };
+  if (hasBase(s)) {
+    const base = baseRatioRounds(s);
+    doc['baseRatios'] = ratioMedians(base);
+    doc['baseRatioRounds'] = base;
+  }
+  return doc;
 }
 
 /** A number for a person: thousands grouped, `decimals` places, `-` when missing. */
@@ -110,7 +163,7 @@ function cellsOf(o: Outcome | undefined, columns: readonly Column[]): string[] {
 }
 
 function pathTable(title: string, o: PathOutcomes, columns: readonly Column[]): string {
-  const rows = PATH_NAMES.map((p) => [p, ...cellsOf(o[p], columns)]);
+  const rows = presentPaths(o).map(([p, out]) => [p, ...cellsOf(out, columns)]);
   return `${title}\n${table(['path', ...columns.map((c) => c[1])], rows)}`;
 }
 
@@ -221,6 +274,14 @@ export function renderReport(env: BenchEnv, s: ScenarioOutcomes): string {
       Object.entries(ratios).map(([k, v]) => [k, formatNumber(v, 2)]),
     )}`,
   );
+  if (hasBase(s)) {
+    parts.push(
+      `base ratios (switchyard ÷ base, median of per-round ratios; lower is better)\n${table(
+        ['ratio', 'median'],
+        Object.entries(ratioMedians(baseRatioRounds(s))).map(([k, v]) => [k, formatNumber(v, 2)]),
+      )}`,
+    );
+  }
   const why = reasons(s);
   if (why.length > 0) parts.push(`not measured:\n${why.map((r) => `  - ${r}`).join('\n')}`);
   return `${parts.join('\n\n')}\n`;

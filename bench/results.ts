@@ -58,6 +58,11 @@ export class Collector<K extends string = PathName> {
     this.missing.set(key, reason);
   }
 
+  /** Whether anything (a round, a failure, unavailability) was recorded for `key`. */
+  has(key: K): boolean {
+    return this.rounds.has(key) || this.missing.has(key);
+  }
+
   /** Whether `key` was marked unavailable. */
   isUnavailable(key: K): boolean {
     return this.missing.has(key);
@@ -82,16 +87,16 @@ export class Collector<K extends string = PathName> {
   }
 }
 
-/** Outcomes of a scenario that measures each path once per round. */
-export type PathOutcomes = Readonly<Record<PathName, Outcome>>;
+/** Outcomes of a scenario that measures each path once per round; a path not run is absent. */
+export type PathOutcomes = Readonly<Partial<Record<PathName, Outcome>>>;
 
-/** Outcomes of every path from a collector keyed by path. */
+/** Outcomes of every path the collector heard of, in round order. */
 export function pathOutcomes(c: Collector<PathName>): PathOutcomes {
-  return Object.fromEntries(PATH_NAMES.map((p) => [p, c.outcome(p)])) as Record<PathName, Outcome>;
+  return Object.fromEntries(PATH_NAMES.filter((p) => c.has(p)).map((p) => [p, c.outcome(p)]));
 }
 
 /** Outcomes of a scenario that measures several points (e.g. connection counts) per path. */
-export type CurveOutcomes = Readonly<Record<PathName, Readonly<Record<string, Outcome>>>>;
+export type CurveOutcomes = Readonly<Partial<Record<PathName, Readonly<Record<string, Outcome>>>>>;
 
 /** Per-round values of one metric of an outcome; empty when unavailable. */
 export function roundValues(o: Outcome | undefined, metric: string): (number | null)[] {

@@ -17,7 +17,7 @@ import { directPath } from './paths/direct.ts';
 import { haproxyPath } from './paths/haproxy.ts';
 import { naivePath } from './paths/naive.ts';
 import type { BenchPath, PathEnv, PathName } from './paths/path.ts';
-import { switchyardPath } from './paths/switchyard.ts';
+import { basePath, switchyardPath } from './paths/switchyard.ts';
 import { ProcessSet } from './processes.ts';
 import { renderReport, resultsDocument, type ScenarioOutcomes } from './report.ts';
 import { runBulk } from './scenarios/bulk.ts';
@@ -30,7 +30,7 @@ import { type BenchContext, messageOf, startBackendNginx } from './scenarios/sce
 import { locateTools, missingToolsMessage } from './tools.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const PATHS: readonly BenchPath[] = [switchyardPath, haproxyPath, naivePath, directPath];
+const ALL_PATHS: readonly BenchPath[] = [switchyardPath, basePath, haproxyPath, naivePath, directPath];
 
 const startedAt = performance.now();
 /** Set by Ctrl-C or SIGTERM: scenarios stop starting work and unwind into their `finally`. */
@@ -100,6 +100,7 @@ async function main(opts: BenchOptions): Promise<void> {
     dir,
     repoRoot,
     speakerRoot: opts.speakerRoot === null ? repoRoot : resolve(opts.speakerRoot),
+    baseRoot: opts.baseRoot === null ? null : resolve(opts.baseRoot),
     node: process.execPath,
   };
   progress(
@@ -113,7 +114,8 @@ async function main(opts: BenchOptions): Promise<void> {
 
   try {
     const pathProblems = new Map<PathName, string>();
-    for (const p of PATHS) {
+    const paths = ALL_PATHS.filter((p) => opts.paths.includes(p.name));
+    for (const p of paths) {
       const problem = await p.check(env);
       if (problem) {
         pathProblems.set(p.name, problem);
@@ -125,7 +127,7 @@ async function main(opts: BenchOptions): Promise<void> {
     const ctx: BenchContext = {
       opts,
       env,
-      paths: PATHS,
+      paths,
       pathProblems,
       health: { host: health.host, port: health.port },
       connectionCap,

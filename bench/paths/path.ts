@@ -8,8 +8,14 @@ import type { CpuPlan } from '../cpu-plan.ts';
 import type { ProcessSet } from '../processes.ts';
 import type { ToolPaths } from '../tools.ts';
 
-/** The four paths, in the order each round runs them. */
-export const PATH_NAMES = ['switchyard', 'haproxy', 'naive', 'direct'] as const;
+/**
+ * Every path, in the order each round runs them. `base` is the speaker of another checkout
+ * (`--base-root`), run beside this one's for a base-vs-change comparison in the same rounds.
+ */
+export const PATH_NAMES = ['switchyard', 'base', 'haproxy', 'naive', 'direct'] as const;
+
+/** The paths a run measures unless `--paths` says otherwise (`base` joins when `--base-root` is given). */
+export const DEFAULT_PATHS: readonly PathName[] = ['switchyard', 'haproxy', 'naive', 'direct'];
 
 /** Name of a path. */
 export type PathName = (typeof PATH_NAMES)[number];
@@ -75,6 +81,8 @@ export interface PathEnv {
   readonly repoRoot: string;
   /** The checkout whose `bin/switchyard.mjs` is the speaker under test. */
   readonly speakerRoot: string;
+  /** The checkout whose speaker is the `base` path; null when there is none. */
+  readonly baseRoot: string | null;
   /** The Node 24 binary that runs the harness. */
   readonly node: string;
 }

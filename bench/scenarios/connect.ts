@@ -30,7 +30,7 @@ export function connectMetrics(w: WrkWindow): Metrics {
 export function runConnect(ctx: BenchContext): Promise<PathOutcomes> {
   return runWrkScenario(ctx, {
     name: 'connect',
-    load: { connections: CONNECT_CONNECTIONS, headers: ['Connection: close'] },
+    load: { connections: CONNECT_CONNECTIONS, headers: ['Connection: close'], warmSeparately: true },
     metrics: connectMetrics,
     headline: 'connPerSec',
   });

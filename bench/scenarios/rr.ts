@@ -36,7 +36,7 @@ export function rrMetrics(w: WrkWindow): Metrics {
 export function runRr(ctx: BenchContext): Promise<PathOutcomes> {
   return runWrkScenario(ctx, {
     name: 'rr',
-    load: { connections: RR_CONNECTIONS, awaitBackendConnections: true },
+    load: { connections: RR_CONNECTIONS, awaitBackendConnections: true, warmSeparately: true },
     metrics: rrMetrics,
     headline: 'reqPerSec',
   });

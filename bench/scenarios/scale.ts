@@ -22,7 +22,7 @@ import { measureWrkWindow } from './wrk-window.ts';
 /** Listeners in the large table. */
 export const MANY_LISTENERS = 1000;
 /** Paths whose config can hold many listeners (the naive proxy and `direct` have one). */
-const MANY_LISTENER_PATHS: readonly PathName[] = ['switchyard', 'haproxy'];
+const MANY_LISTENER_PATHS: readonly PathName[] = ['switchyard', 'base', 'haproxy'];
 
 /** One point of the curve. */
 interface Point {
@@ -93,13 +93,15 @@ export async function runScale(ctx: BenchContext): Promise<CurveOutcomes> {
     for (const running of byListeners.values()) await stopPaths(ctx, running.values());
     await ctx.env.procs.stop(nginx.child);
   }
-  const out = {} as Record<PathName, Record<string, Outcome>>;
+  const out: Partial<Record<PathName, Record<string, Outcome>>> = {};
   for (const p of PATH_NAMES) {
-    out[p] = {};
+    if (!ctx.paths.some((path) => path.name === p)) continue;
+    const curve: Record<string, Outcome> = {};
     for (const pt of points) {
       if (pt.listeners !== 1 && !MANY_LISTENER_PATHS.includes(p)) continue;
-      out[p][pt.key] = collector.outcome(`${p}|${pt.key}`);
+      curve[pt.key] = collector.outcome(`${p}|${pt.key}`);
     }
+    out[p] = curve;
   }
   return out;
 }

@@ -3,6 +3,11 @@
  * of `durationSec` is measured by reading the proxy's CPU time and nginx's request counter at both
  * ends; then wrk is stopped with SIGINT (it prints its latency report on SIGINT). Connection set-up
  * and JIT warm-up therefore stay out of the per-request CPU figure.
+ *
+ * wrk's latency percentiles cover its whole run. Where they are quoted (`warmSeparately`), the
+ * warm-up is a wrk run of its own, stopped before the measured one starts, so a proxy that is slow
+ * while its JIT warms up (the Node paths) is not charged for it in p99 and a proxy with nothing to
+ * warm (HAProxy) is not flattered by the comparison.
  */
 
 import type { NginxServer } from '../backends/nginx.ts';
@@ -48,6 +53,12 @@ export interface WrkLoad {
   readonly headers?: readonly string[];
   /** Wait until nginx holds about this many connections before warming up (kept-alive loads). */
   readonly awaitBackendConnections?: boolean;
+  /**
+   * Warm up with a wrk run of its own, so that the measured run's latency percentiles cover only
+   * a warm proxy (its connection set-up and the window). For small loads: the connections are set
+   * up twice.
+   */
+  readonly warmSeparately?: boolean;
 }
 
 /** What one window measured. */
@@ -130,6 +141,21 @@ function sleep(ctx: BenchContext, ms: number): Promise<void> {
   });
 }
 
+function wrkArgv(ctx: BenchContext, wrkPath: string, load: WrkLoad, bound: number): string[] {
+  const threads = Math.min(ctx.env.plan.loadCount, load.connections);
+  return [
+    wrkPath,
+    `-t${threads}`,
+    `-c${load.connections}`,
+    `-d${bound}s`,
+    '--timeout',
+    '5s',
+    '--latency',
+    ...(load.headers ?? []).flatMap((h) => ['-H', h]),
+    `http://${load.front.host}:${load.front.port}/`,
+  ];
+}
+
 /** Run wrk against `load.front` and measure one window. `proxyPid` null means no proxy (direct). */
 export async function measureWrkWindow(
   ctx: BenchContext,
@@ -143,18 +169,22 @@ export async function measureWrkWindow(
   const waits = ctx.opts.quick ? QUICK_WAITS : FULL_WAITS;
   // A hard bound on wrk's run; normally SIGINT ends it long before.
   const bound = Math.ceil(waits.connectMs / 1000 + warmSec + durationSec + 10);
-  const threads = Math.min(ctx.env.plan.loadCount, load.connections);
-  const argv = [
-    wrkPath,
-    `-t${threads}`,
-    `-c${load.connections}`,
-    `-d${bound}s`,
-    '--timeout',
-    '5s',
-    '--latency',
-    ...(load.headers ?? []).flatMap((h) => ['-H', h]),
-    `http://${load.front.host}:${load.front.port}/`,
-  ];
+  const argv = wrkArgv(ctx, wrkPath, load, bound);
+  if (load.warmSeparately && warmSec > 0) {
+    const baseline = await waitForBackendIdle(ctx, nginx, load.connections, waits);
+    const warm = ctx.env.procs.spawn('wrk (warm-up)', launch(argv, ctx.env.plan.load));
+    try {
+      if (load.awaitBackendConnections) {
+        await waitForBackendConnections(ctx, nginx, load.connections, baseline, waits);
+      }
+      await sleep(ctx, warmSec * 1000);
+      if (warm.hasExited) throw new Error(warm.describeExit());
+      warm.process.kill('SIGINT');
+      await warm.waitForExit(WRK_EXIT_MS);
+    } finally {
+      await ctx.env.procs.stop(warm);
+    }
+  }
   // The status request itself is one of the connections nginx reports.
   const baseline = await waitForBackendIdle(ctx, nginx, load.connections, waits);
   const wrk = ctx.env.procs.spawn('wrk', launch(argv, ctx.env.plan.load));
@@ -162,7 +192,7 @@ export async function measureWrkWindow(
     if (load.awaitBackendConnections) {
       await waitForBackendConnections(ctx, nginx, load.connections, baseline, waits);
     }
-    await sleep(ctx, warmSec * 1000);
+    if (!load.warmSeparately) await sleep(ctx, warmSec * 1000);
     if (wrk.hasExited) throw new Error(wrk.describeExit());
     const s0 = await nginx.status();
     const c0 = proxyPid === null ? null : await sampleTree(proxyPid);

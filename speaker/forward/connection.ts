@@ -1,27 +1,43 @@
 /**
- * One proxied TCP connection: the accepted client socket, connect attempts to backends (with retry
+ * One proxied TCP connection: the accepted client handle, connect attempts to backends (with retry
  * on another backend), and the two relay directions with backpressure, half-close and reset
- * propagation. Everything per chunk happens in `relay`: no closures, timers, promises or logging;
- * timeouts are checked by the thread's sweeper through `sweep`.
+ * propagation. Both sides are libuv handles driven directly (tcp-handles.ts), not `net.Socket`s.
+ * Everything per chunk happens in `relay`: no closures, timers, promises or logging; timeouts are
+ * checked by the thread's sweeper through `sweep`.
  *
- * Socket events go to functions shared by every socket (they find their connection through the
- * socket's `conn` field), so a connection costs no closures either, except the two flush callbacks
- * that are created only if a write ever has to wait.
+ * Handle events go to functions shared by every handle (they find their connection through the
+ * handle's `conn` field), so a connection creates no closures. Request objects exist only while a
+ * request is in flight: a connect, a shutdown, and a write only if the kernel did not take it at
+ * once (a write that completes at once leaves its request unused, and the next write reuses it).
  */
-import { Socket, type SocketConstructorOpts } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { getSystemErrorName } from 'node:util';
 import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import {
+  BULK_BUFFER_SIZE,
+  copyFromLanding,
   LANDING,
-  nextReadBuffer,
   READ_BUFFER_SIZE,
   releaseBuffer,
-  setNextRead,
   takeBuffer,
+  takeBulkBuffer,
 } from './read-buffers.ts';
 import { coarseClock } from './sweeper.ts';
+import {
+  type ConnectRequest,
+  lastWriteWasAsync,
+  newTcpHandle,
+  readResult,
+  ShutdownWrap,
+  TCPConnectWrap,
+  type TcpHandle,
+  UV_EOF,
+  type WriteRequest,
+  WriteWrap,
+} from './tcp-handles.ts';
 
 /** What a connection needs from the listener that accepted it. */
 export interface ConnectionOwner {
@@ -31,15 +47,26 @@ export interface ConnectionOwner {
   readonly picker: Picker;
   /** A connect to `slot` failed: passive health, reported at once. */
   connectFailed(slot: BackendSlot): void;
-  /** Both sockets are closed: unlink the connection and release its limits. */
+  /** Both handles are closed: unlink the connection and release its limits. */
   closed(conn: Connection): void;
 }
 
-/** A socket of the data plane: knows its connection, reads into caller-owned buffers. */
-export class ProxySocket extends Socket {
-  /** The connection this socket serves; null for an abandoned connect attempt. */
-  conn: Connection | null = null;
+/** A handle of the data plane: knows its connection (null once detached). */
+interface ProxyHandle extends TcpHandle {
+  conn: Connection | null;
 }
+
+/** A write the kernel did not take at once, until it completes. */
+interface PendingWrite extends WriteRequest {
+  conn: Connection | null;
+  /** Direction: true for client → backend. */
+  up: boolean;
+  /** Keeps a buffer that no connection holds (the PROXY header) alive until written. */
+  buffer: Uint8Array | null;
+}
+
+/** libuv's timeout code, reported to the failure path when a connect attempt times out. */
+const UV_ETIMEDOUT = -110;
 
 const CONNECTING = 1;
 const OPEN = 2;
@@ -52,55 +79,98 @@ const CLOSED = 3;
  */
 const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
 
-/** A zero-length write queued behind a pending one: its callback says the pending write is done. */
-const EMPTY = Buffer.alloc(0);
+/** Whether a libuv status (a negative errno) is one of LOCAL_ERRORS. */
+function isLocalError(status: number): boolean {
+  return status < 0 && LOCAL_ERRORS.has(getSystemErrorName(status));
+}
 
-function onRead(this: ProxySocket, nread: number, buf: Uint8Array): boolean {
+function onRead(this: ProxyHandle): Uint8Array | undefined {
   const conn = this.conn;
-  return conn === null ? false : conn.relay(this, nread, buf as Buffer);
+  if (conn === null) return undefined;
+  const nread = readResult();
+  if (nread > 0) return conn.relay(this, nread);
+  if (nread === UV_EOF) conn.ended(this);
+  else if (nread < 0) conn.errored(this);
+  return undefined;
 }
 
-/** Shared `onread` options: Node calls `callback` with `this` set to the socket. */
-const READ_OPTS = { buffer: nextReadBuffer, callback: onRead };
+function onConnect(this: ConnectRequest, status: number, handle: TcpHandle): void {
+  const b = handle as ProxyHandle;
+  b.conn?.connected(b, status);
+}
 
-function onConnect(this: ProxySocket): void {
-  this.conn?.connected(this);
+function onWriteDone(this: PendingWrite, status: number): void {
+  const conn = this.conn;
+  this.conn = null;
+  this.buffer = null;
+  conn?.written(this.up, status);
 }
-function onEnd(this: ProxySocket): void {
-  this.conn?.ended(this);
-}
-function onError(this: ProxySocket, err: Error): void {
-  this.conn?.errored(this, err);
-}
-function onClose(this: ProxySocket): void {
-  this.conn?.socketClosed(this);
-}
-function onDrain(this: ProxySocket): void {
-  this.conn?.flushed(this);
-}
-function ignoreError(): void {}
 
-/** Drop a backend socket whose connect attempt no longer matters; its later events are ignored. */
-function abandon(b: ProxySocket): void {
+function newWriteRequest(): PendingWrite {
+  const req = new WriteWrap() as PendingWrite;
+  req.handle = null;
+  req.oncomplete = onWriteDone;
+  req.conn = null;
+  req.up = false;
+  req.buffer = null;
+  return req;
+}
+
+/**
+ * The request the next write uses. A write that completes at once never binds its request, so the
+ * same one serves every such write; one that is queued keeps it, and a fresh one takes its place.
+ */
+let spareWrite = newWriteRequest();
+
+/**
+ * Write `chunk` to `dst`: 0 when done at once, 1 when queued (its request then reports to `conn`),
+ * or a negative error. `keep` is memory the connection does not hold that must outlive the write.
+ */
+function write(
+  dst: TcpHandle,
+  chunk: Uint8Array,
+  conn: Connection,
+  up: boolean,
+  keep: Uint8Array | null,
+): number {
+  const req = spareWrite;
+  const err = dst.writeBuffer(req, chunk);
+  if (err !== 0) return err;
+  if (!lastWriteWasAsync()) return 0;
+  spareWrite = newWriteRequest();
+  req.handle = dst;
+  req.conn = conn;
+  req.up = up;
+  req.buffer = keep;
+  return 1;
+}
+
+/**
+ * Prepare a handle for the data plane: shared read callback, shared landing buffer. A client handle
+ * has TCP_NODELAY already (Linux copies it from the listening socket, see listener-runtime.ts); a
+ * backend handle gets it when its socket is created.
+ */
+function adopt(h: TcpHandle, conn: Connection, noDelay: boolean): ProxyHandle {
+  const p = h as ProxyHandle;
+  p.conn = conn;
+  p.onread = onRead;
+  p.useUserBuffer(LANDING);
+  if (noDelay) p.setNoDelay(true);
+  return p;
+}
+
+/** Drop a backend handle whose connect attempt no longer matters; its late callbacks are ignored. */
+function abandon(b: ProxyHandle): void {
   b.conn = null;
-  b.on('error', ignoreError);
-  b.destroy();
+  b.close();
 }
 
-/** Wrap an accepted handle in a socket that reads into caller-owned buffers and does not read yet. */
-export function acceptedSocket(handle: unknown): ProxySocket {
-  // `handle` and `manualStart` are what net.Server itself passes for an accepted connection;
-  // @types/node does not list them.
-  const opts = { handle, allowHalfOpen: true, manualStart: true, onread: READ_OPTS };
-  const s = new ProxySocket(opts as SocketConstructorOpts);
-  s.setNoDelay(true);
-  return s;
-}
-
-/** Reset a client that will not be served, at once (RST, no FIN handshake). */
-export function resetClient(client: Socket): void {
-  client.on('error', ignoreError);
-  client.resetAndDestroy();
+/**
+ * Reset a client that will not be served, at once (RST, no FIN handshake). A reset fails only after
+ * a shutdown (never sent to a client here) or when the socket is already gone.
+ */
+export function resetClient(client: TcpHandle): void {
+  client.reset();
 }
 
 /** One client connection and its current backend connection. */
@@ -112,11 +182,12 @@ export class Connection {
   readonly owner: ConnectionOwner;
   /** The listener's settings when the connection was accepted; later table changes do not apply. */
   readonly settings: Listener;
-  readonly client: ProxySocket;
+  readonly client: ProxyHandle;
+  /** The client's address and port; empty and 0 when the listener needs neither. */
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly clientHash: number;
-  backend: ProxySocket | null = null;
+  backend: ProxyHandle | null = null;
   slot: BackendSlot | null = null;
 
   #state = CONNECTING;
@@ -131,32 +202,41 @@ export class Connection {
   /** Own read buffers of the two directions; null while the direction reads into LANDING. */
   #upBuf: Buffer | null = null;
   #downBuf: Buffer | null = null;
-  #upFlushed: (() => void) | null = null;
-  #downFlushed: (() => void) | null = null;
+  /** The last partial-chunk view of each direction, and the buffer it views. */
+  #upView: Uint8Array | null = null;
+  #upViewOf: Buffer | null = null;
+  #downView: Uint8Array | null = null;
+  #downViewOf: Buffer | null = null;
+  /** Whether the next read of a direction lands in its own buffer rather than in LANDING. */
+  #upInOwn = false;
+  #downInOwn = false;
+  /** FIN received from the client / the backend. */
+  #clientEof = false;
+  #backendEof = false;
+  /** FIN passed on to the client / the backend (shutdown requested; a reset is no longer possible). */
+  #clientShut = false;
+  #backendShut = false;
+  /** A write to the backend (up) / to the client (down) is queued in libuv. */
+  #upPending = false;
+  #downPending = false;
   #clientClosed = false;
   #backendClosed = false;
-  #finished = false;
 
   constructor(
     owner: ConnectionOwner,
     settings: Listener,
-    client: ProxySocket,
+    client: TcpHandle,
     address: string,
     port: number,
     hash: number,
   ) {
     this.owner = owner;
     this.settings = settings;
-    this.client = client;
     this.clientAddress = address;
     this.clientPort = port;
     this.clientHash = hash;
     this.lastActivity = coarseClock.now;
-    client.conn = this;
-    client.on('end', onEnd);
-    client.on('error', onError);
-    client.on('close', onClose);
-    client.on('drain', onDrain);
+    this.client = adopt(client, this, false);
   }
 
   /** Whether the backend is connected and bytes flow. */
@@ -171,60 +251,82 @@ export class Connection {
 
   #connect(slot: BackendSlot): void {
     this.#attempts++;
-    const b = new ProxySocket({ allowHalfOpen: true, noDelay: true, onread: READ_OPTS });
-    b.conn = this;
-    b.on('connect', onConnect);
-    b.on('end', onEnd);
-    b.on('error', onError);
-    b.on('close', onClose);
-    b.on('drain', onDrain);
+    const b = adopt(newTcpHandle(), this, true);
     this.backend = b;
     this.slot = slot;
     slot.active++;
-    this.#backendClosed = false;
-    this.#deadline = performance.now() + this.settings.timeouts.connectMs;
-    b.connect({ host: slot.backend.address, port: slot.backend.nodePort });
+    const now = performance.now();
+    coarseClock.now = now;
+    this.#deadline = now + this.settings.timeouts.connectMs;
+    const req = new TCPConnectWrap();
+    req.oncomplete = onConnect;
+    const { address, nodePort } = slot.backend;
+    const err = address.includes(':')
+      ? b.connect6(req, address, nodePort)
+      : b.connect(req, address, nodePort);
+    // Refused before any packet left: no descriptor or no local port is this process's own shortage.
+    if (err !== 0) {
+      if (isLocalError(err)) this.#localFailure(b);
+      else this.#attemptFailed(b, err);
+    }
   }
 
-  /** The backend accepted: send the PROXY header, then let client bytes flow. */
-  connected(b: ProxySocket): void {
+  /** A connect attempt ended: on success send the PROXY header, then let bytes flow both ways. */
+  connected(b: ProxyHandle, status: number): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
+    if (status !== 0) {
+      if (isLocalError(status)) this.#localFailure(b);
+      else this.#attemptFailed(b, status);
+      return;
+    }
     this.#state = OPEN;
     this.lastActivity = coarseClock.now;
     const s = this.settings;
-    const header = proxyHeader(
-      s.proxyProtocol,
-      { address: this.clientAddress, port: this.clientPort },
-      { address: s.vip, port: s.port },
-    );
-    if (header) b.write(header);
-    this.client.resume();
+    const header =
+      s.proxyProtocol === 'none'
+        ? null
+        : proxyHeader(
+            s.proxyProtocol,
+            { address: this.clientAddress, port: this.clientPort },
+            { address: s.vip, port: s.port },
+          );
+    if (header) {
+      const r = write(b, header, this, true, header);
+      if (r < 0) {
+        this.#fail(b);
+        return;
+      }
+      // Queued: the client is read once the header is written (see `written`).
+      if (r === 1) {
+        this.#upPending = true;
+        b.readStart();
+        return;
+      }
+    }
+    this.client.readStart();
+    b.readStart();
   }
 
   /**
    * The current attempt could not even start for want of local resources: reset the client at once,
    * without reporting the backend or retrying elsewhere.
    */
-  #localFailure(b: ProxySocket): void {
+  #localFailure(b: ProxyHandle): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
     abandon(b);
     this.backend = null;
     this.slot!.active--;
     this.slot = null;
     this.owner.stats.rejected['local-resources']++;
-    this.#state = CLOSED;
-    if (this.#clientClosed) this.#finish();
-    else {
-      this.client.on('error', ignoreError);
-      this.client.resetAndDestroy();
-    }
+    resetClient(this.client);
+    this.#finish();
   }
 
   /** The current attempt failed (error or connect timeout): report it, then retry or give up. */
-  #attemptFailed(b: ProxySocket): void {
+  #attemptFailed(b: ProxyHandle, _status: number): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
     const slot = this.slot!;
-    abandon(b);
+    abandon(this.backend);
     this.backend = null;
     this.slot = null;
     slot.active--;
@@ -233,7 +335,7 @@ export class Connection {
     this.owner.connectFailed(slot);
     if (this.#tried === null) this.#tried = [slot];
     else this.#tried.push(slot);
-    if (this.#attempts < this.settings.connectAttempts && !this.#clientClosed) {
+    if (this.#attempts < this.settings.connectAttempts) {
       const next = this.owner.picker.pick(this.clientHash, this.#tried);
       if (next !== null) {
         stats.retries++;
@@ -242,134 +344,188 @@ export class Connection {
       }
     }
     stats.rejected['connect-failed']++;
-    this.#state = CLOSED;
-    if (this.#clientClosed) this.#finish();
-    else {
-      this.client.on('error', ignoreError);
-      this.client.resetAndDestroy();
-    }
+    resetClient(this.client);
+    this.#finish();
   }
 
   /**
-   * The hot path: `nread` bytes from `src` are in `buf`; write them to the other side. Returns false
-   * to stop reading `src` until the other side has taken the bytes (backpressure).
+   * The hot path: `nread` bytes from `src` have landed; write them to the other side. Returns where
+   * the next read of `src` lands. When the other side did not take every byte, reading `src` stops
+   * until it has (backpressure), and the bytes stay in the connection's own buffer meanwhile.
    */
-  relay(src: ProxySocket, nread: number, buf: Buffer): boolean {
+  relay(src: ProxyHandle, nread: number): Uint8Array | undefined {
+    if (this.#state !== OPEN) return undefined;
     const up = src === this.client;
-    const dst = up ? this.backend : this.client;
-    if (dst === null || this.#state !== OPEN) return false;
+    const dst = up ? this.backend! : this.client;
     this.lastActivity = coarseClock.now;
     const stats = this.owner.stats;
-    if (up) stats.bytesToBackend += nread;
-    else stats.bytesToClient += nread;
-    let own = up ? this.#upBuf : this.#downBuf;
-    let chunk: Buffer;
-    if (buf === LANDING) {
-      // LANDING is shared by every socket of the thread: a pending write must never point into it.
-      if (own === null) {
-        own = takeBuffer();
-        if (up) this.#upBuf = own;
-        else this.#downBuf = own;
-      }
-      LANDING.copy(own, 0, 0, nread);
-      chunk = nread === READ_BUFFER_SIZE ? own : own.subarray(0, nread);
-    } else chunk = nread === buf.length ? buf : buf.subarray(0, nread);
-    const belowMark = dst.write(chunk);
-    if (dst.writableLength !== 0) {
-      // The kernel did not take it all: the rest stays queued and references `own`. Stop reading
-      // until it is written; 'drain' says so when write() returned false, else a zero-length write
-      // queued behind it calls back.
-      if (belowMark) dst.write(EMPTY, this.#flushCallback(up));
-      if (own !== null) setNextRead(own);
-      return false;
-    }
-    if (nread === READ_BUFFER_SIZE && own !== null) setNextRead(own);
-    else if (own !== null) {
-      releaseBuffer(own);
-      if (up) this.#upBuf = null;
-      else this.#downBuf = null;
-    }
-    return true;
-  }
-
-  #flushCallback(up: boolean): () => void {
+    let own: Buffer;
     if (up) {
-      this.#upFlushed ??= () => this.#resume(this.client);
-      return this.#upFlushed;
+      stats.bytesToBackend += nread;
+      if (this.#upInOwn) own = this.#upBuf!;
+      else {
+        own = this.#upBuf ??= takeBuffer();
+        // LANDING is shared by every handle of the thread: a pending write must never point into it.
+        copyFromLanding(own, nread);
+      }
+    } else {
+      stats.bytesToClient += nread;
+      if (this.#downInOwn) own = this.#downBuf!;
+      else {
+        own = this.#downBuf ??= takeBuffer();
+        copyFromLanding(own, nread);
+      }
     }
-    this.#downFlushed ??= () => {
-      if (this.backend !== null) this.#resume(this.backend);
-    };
-    return this.#downFlushed;
+    const chunk = nread === own.length ? own : this.#view(up, own, nread);
+    const r = write(dst, chunk, this, up, null);
+    if (r < 0) {
+      this.#fail(dst);
+      return undefined;
+    }
+    if (r === 1) {
+      // Queued: stop reading until it is written. Reading resumes only then, so the next read may
+      // land in `own` again.
+      src.readStop();
+      if (up) this.#upPending = true;
+      else this.#downPending = true;
+      this.#setInOwn(up, true);
+      return own;
+    }
+    if (nread >= READ_BUFFER_SIZE) {
+      // A read that filled a normal buffer: a stream, with more waiting. Keep reading straight into
+      // an own buffer (no copy), and a bulk one if there is one.
+      if (own.length !== BULK_BUFFER_SIZE) {
+        const bulk = takeBulkBuffer();
+        if (bulk !== null) {
+          releaseBuffer(own);
+          own = bulk;
+          if (up) this.#upBuf = own;
+          else this.#downBuf = own;
+        }
+      }
+      this.#setInOwn(up, true);
+      return own;
+    }
+    releaseBuffer(own);
+    if (up) this.#upBuf = null;
+    else this.#downBuf = null;
+    this.#setInOwn(up, false);
+    return LANDING;
   }
 
-  /** `dst` emitted 'drain': resume reading from the other side. */
-  flushed(dst: ProxySocket): void {
-    const src = dst === this.client ? this.backend : this.client;
-    if (src !== null) this.#resume(src);
+  /**
+   * The first `nread` bytes of `own` as a view. Request/response protocols repeat their message
+   * sizes, and a released buffer is the next one taken, so the last view of each direction is
+   * usually the one needed: no allocation per chunk.
+   */
+  #view(up: boolean, own: Buffer, nread: number): Uint8Array {
+    const last = up ? this.#upView : this.#downView;
+    if (last !== null && last.length === nread && (up ? this.#upViewOf : this.#downViewOf) === own)
+      return last;
+    const v = new Uint8Array(own.buffer, own.byteOffset, nread);
+    if (up) {
+      this.#upView = v;
+      this.#upViewOf = own;
+    } else {
+      this.#downView = v;
+      this.#downViewOf = own;
+    }
+    return v;
   }
 
-  #resume(src: ProxySocket): void {
-    if (this.#state === OPEN && !src.destroyed && !src.readableEnded) src.resume();
+  #setInOwn(up: boolean, inOwn: boolean): void {
+    if (up) this.#upInOwn = inOwn;
+    else this.#downInOwn = inOwn;
   }
 
-  /** `src` sent FIN: pass it on after the bytes already queued (half-close). */
-  ended(src: ProxySocket): void {
+  /** A queued write finished: on success resume reading the side it came from. */
+  written(up: boolean, status: number): void {
+    if (up) this.#upPending = false;
+    else this.#downPending = false;
     if (this.#state !== OPEN) return;
-    const dst = src === this.client ? this.backend : this.client;
-    if (this.#halfClosedAt === 0) this.#halfClosedAt = performance.now();
-    if (dst !== null && !dst.destroyed) dst.end();
-  }
-
-  /** A socket failed. While connecting that is a failed attempt; once open, a reset to pass on. */
-  errored(sock: ProxySocket, err: Error): void {
-    if (sock === this.backend && this.#state === CONNECTING) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== undefined && LOCAL_ERRORS.has(code)) this.#localFailure(sock);
-      else this.#attemptFailed(sock);
+    const dst = up ? this.backend! : this.client;
+    if (status < 0) {
+      this.#fail(dst);
       return;
     }
+    if (this.#clientEof && this.#backendEof) this.#closeWhenFlushed();
+    else if (up ? !this.#clientEof : !this.#backendEof) (up ? this.client : this.backend!).readStart();
+  }
+
+  /**
+   * `src` sent FIN. The first FIN is passed on after the bytes already queued (half-close: the other
+   * direction keeps flowing). After the second, nothing more can arrive either way, and each side is
+   * closed as soon as nothing is queued for it: close() sends the FIN after the bytes the kernel
+   * holds, so the second FIN costs no shutdown.
+   */
+  ended(src: ProxyHandle): void {
     if (this.#state !== OPEN) return;
-    const other = sock === this.client ? this.backend : this.client;
-    if (other !== null && !other.destroyed) {
-      other.on('error', ignoreError);
-      other.resetAndDestroy();
+    const up = src === this.client;
+    if (up) this.#clientEof = true;
+    else this.#backendEof = true;
+    if (this.#clientEof && this.#backendEof) {
+      this.#closeWhenFlushed();
+      return;
     }
+    this.#halfClosedAt = performance.now();
+    const dst = up ? this.backend! : this.client;
+    if (up) this.#backendShut = true;
+    else this.#clientShut = true;
+    // A failed shutdown needs no callback: the same failure shows on that side's reads.
+    const req = new ShutdownWrap();
+    req.handle = dst;
+    if (dst.shutdown(req) !== 0) this.#fail(dst);
   }
 
-  /** A socket closed; the connection is finished when both are. */
-  socketClosed(sock: ProxySocket): void {
-    if (sock === this.client) {
+  #closeWhenFlushed(): void {
+    if (!this.#clientClosed && !this.#downPending) {
       this.#clientClosed = true;
-      const b = this.backend;
-      if (this.#state === CONNECTING && b !== null) {
-        // The client went away (or a timeout or drain closed it) while a connect was in flight.
-        abandon(b);
-        this.backend = null;
-        this.slot!.active--;
-        this.slot = null;
-        this.#state = CLOSED;
-      } else if (b !== null && !b.destroyed && !b.readableEnded) {
-        // Closed without the full two-way FIN exchange: nothing more can reach the client.
-        b.destroy();
-      }
-    } else if (sock === this.backend) {
+      this.client.close();
+    }
+    if (!this.#backendClosed && !this.#upPending) {
       this.#backendClosed = true;
-      const c = this.client;
-      if (!c.destroyed && !c.readableEnded) c.destroy();
-    } else return;
-    if (this.#clientClosed && (this.backend === null || this.#backendClosed)) this.#finish();
+      this.backend!.close();
+    }
+    if (this.#clientClosed && this.#backendClosed) this.#finish();
   }
 
+  /** A read failed (a reset, most often): pass it on. */
+  errored(sock: ProxyHandle): void {
+    if (this.#state === OPEN) this.#fail(sock);
+  }
+
+  /** `h` failed: close it and reset the other side (or close it, if it was already sent a FIN). */
+  #fail(h: ProxyHandle): void {
+    const clientFailed = h === this.client;
+    if (clientFailed ? !this.#clientClosed : !this.#backendClosed) h.close();
+    const other = clientFailed ? this.backend : this.client;
+    if (other !== null && (clientFailed ? !this.#backendClosed : !this.#clientClosed)) {
+      // libuv refuses a reset after a shutdown: that side gets a plain close (RST if bytes are unread).
+      if (clientFailed ? this.#backendShut : this.#clientShut) other.close();
+      else other.reset();
+    }
+    this.#finish();
+  }
+
+  #closeBoth(): void {
+    if (!this.#clientClosed) this.client.close();
+    if (!this.#backendClosed) this.backend?.close();
+    this.#finish();
+  }
+
+  /**
+   * Both handles are closed. Their descriptors are released already (libuv closes a socket at once;
+   * only its close callback waits for the next loop turn), and a closed handle neither reads into
+   * a buffer nor writes from one again, so the buffers can go back to the pool.
+   */
   #finish(): void {
-    if (this.#finished) return;
-    this.#finished = true;
     this.#state = CLOSED;
+    this.#clientClosed = true;
+    this.#backendClosed = true;
     if (this.slot !== null) {
       this.slot.active--;
       this.slot = null;
     }
-    // Both sockets are closed, so no read can land in these and no write references them.
     if (this.#upBuf !== null) releaseBuffer(this.#upBuf);
     if (this.#downBuf !== null) releaseBuffer(this.#downBuf);
     this.#upBuf = null;
@@ -379,10 +535,14 @@ export class Connection {
     this.owner.closed(this);
   }
 
-  /** Close both sockets now (timeouts, end of a drain); a connect in flight is abandoned. */
+  /** Close both sides now (timeouts, end of a drain); a connect in flight is abandoned. */
   close(): void {
-    this.client.destroy();
-    if (this.#state === OPEN) this.backend?.destroy();
+    if (this.#state === CLOSED) return;
+    if (this.#state === CONNECTING && this.backend !== null) {
+      abandon(this.backend);
+      this.backend = null;
+    }
+    this.#closeBoth();
   }
 
   /** Called by the sweeper on every tick: connect, half-closed and idle timeouts. */
@@ -390,7 +550,7 @@ export class Connection {
     if (this.#state === CONNECTING) {
       if (this.backend !== null && now >= this.#deadline) {
         this.owner.stats.connectTimeouts++;
-        this.#attemptFailed(this.backend);
+        this.#attemptFailed(this.backend, UV_ETIMEDOUT);
       }
       return;
     }

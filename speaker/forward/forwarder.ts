@@ -11,6 +11,7 @@ import { type BindFailure, ListenerRuntime } from './listener-runtime.ts';
 import type { ListenerStatsEntry } from './listener-stats.ts';
 import { newCounterCell } from './shared-limit.ts';
 import { Sweeper, tickFor } from './sweeper.ts';
+import { checkTcpHandles } from './tcp-handles.ts';
 
 /** Outcome of binding one listener during an apply. */
 export interface BindReport {
@@ -43,6 +44,7 @@ export class Forwarder {
   #version = -1;
 
   constructor(opts: ForwarderOptions) {
+    checkTcpHandles();
     this.#log = opts.logger;
     this.#onConnectFailure = opts.onConnectFailure;
     this.#speakerCount = opts.speakerCount ?? newCounterCell();

@@ -5,6 +5,7 @@
  * place; open connections keep the settings they were accepted with.
  */
 import { createServer, type Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Logger } from '../../shared/log.ts';
 import { type Backend, type Listener, listenerKey } from '../../shared/model.ts';
@@ -12,12 +13,13 @@ import { buildPicker } from '../balance/build-picker.ts';
 import { clientAddressHash, fnv1a } from '../balance/hash.ts';
 import { type BackendSlot, EMPTY_PICKER, type Picker } from '../balance/picker.ts';
 import { type HealthState, healthTargetKey } from '../health/health-target.ts';
-import { acceptedSocket, Connection, type ConnectionOwner, resetClient } from './connection.ts';
+import { Connection, type ConnectionOwner, resetClient } from './connection.ts';
 import { FailOpen } from './fail-open.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
 import { release, tryAcquire } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
-import { coarseClock, type Sweepable, type Sweeper } from './sweeper.ts';
+import type { Sweepable, Sweeper } from './sweeper.ts';
+import type { PeerName, TcpHandle } from './tcp-handles.ts';
 
 /** Why a listener could not be bound, as the OS said it. */
 export interface BindFailure {
@@ -43,6 +45,26 @@ type RuntimeState = 'idle' | 'binding' | 'bound' | 'draining' | 'closed';
 /** The internal shape of a listening TCP handle, used to take over its accept callback. */
 interface ListeningHandle {
   onconnection: (err: number, clientHandle: unknown) => void;
+  setNoDelay(enable: boolean): number;
+}
+
+/**
+ * Accept-queue length asked of the kernel (which caps it at `net.core.somaxconn`, 4096 by default
+ * since Linux 5.4). Node's default of 511 drops SYNs when thousands of clients connect at once, and
+ * each dropped client waits 1, 3, 7 ... seconds to retry; HAProxy asks for its maxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/** Filled by `getpeername` on every accept that needs the client's address (one per thread). */
+const peer: PeerName = {};
+
+/**
+ * Whether admission or the connection needs the client's address: it costs a system call and two
+ * strings per connection, so a listener without source ranges, source hashing or PROXY headers
+ * does without.
+ */
+function needsClientAddress(l: Listener): boolean {
+  return l.sourceRanges.length > 0 || l.algorithm === 'source-hash' || l.proxyProtocol !== 'none';
 }
 
 function identity(b: Backend): string {
@@ -57,6 +79,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   #settings: Listener;
   #slots: BackendSlot[] = [];
   #matcher: SourceMatcher;
+  #needsPeer: boolean;
   /** Open connections of this listener across all workers, shared with them. */
   readonly #count: Int32Array;
   readonly #deps: ListenerDeps;
@@ -77,6 +100,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#count = count;
     this.#deps = deps;
     this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#needsPeer = needsClientAddress(listener);
     this.#slots = this.#buildSlots(listener, []);
     this.rebuildPicker();
     deps.sweeper.add(this);
@@ -111,6 +135,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   update(listener: Listener): void {
     this.#settings = listener;
     this.#matcher = compileSourceRanges(listener.sourceRanges);
+    this.#needsPeer = needsClientAddress(listener);
     this.#slots = this.#buildSlots(listener, this.#slots);
     this.rebuildPicker();
   }
@@ -167,7 +192,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
         resolve({ code: err.code ?? 'UNKNOWN', message: err.message });
       };
       server.once('error', failed);
-      server.listen({ host: vip, port, reusePort: true, backlog: 511 }, () => {
+      server.listen({ host: vip, port, reusePort: true, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', failed);
         server.on('error', (err) => this.#deps.logger.warn({ event: 'listener-error', err }));
         if (this.#state !== 'binding') {
@@ -176,13 +201,16 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
           resolve(null);
           return;
         }
-        // Take over the accept callback: net.Server would wrap each accepted handle in a socket
-        // that reads into fresh memory per chunk; we wrap it once, with caller-owned read buffers.
+        // Take over the accept callback: net.Server would wrap each accepted handle in a
+        // net.Socket; the data plane drives the handle itself (connection.ts).
         const handle = (server as unknown as { _handle: ListeningHandle | null })._handle;
         if (handle === null || typeof handle.onconnection !== 'function') {
           throw new Error('net.Server has no listening handle to take accepts from');
         }
         handle.onconnection = (err, clientHandle) => this.#accept(err, clientHandle);
+        // Accepted sockets inherit TCP_NODELAY from the listening socket (Linux), which saves a
+        // system call per client.
+        handle.setNoDelay(true);
         this.#server = server;
         this.#state = 'bound';
         resolve(null);
@@ -196,22 +224,26 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       return;
     }
     if (this.#acceptFailing !== 0) this.#acceptRecovered();
-    const client = acceptedSocket(clientHandle);
+    const client = clientHandle as TcpHandle;
     if (this.#state !== 'bound') {
       this.#reject(client, 'draining');
       return;
     }
-    const address = client.remoteAddress;
-    const port = client.remotePort;
-    if (address === undefined || port === undefined) {
-      // Gone before we could look at it.
-      client.destroy();
-      return;
-    }
     const s = this.#settings;
-    if (!this.#matcher.allows(address)) {
-      this.#reject(client, 'source-range');
-      return;
+    let address = '';
+    let port = 0;
+    if (this.#needsPeer) {
+      if (client.getpeername(peer) !== 0 || peer.address === undefined) {
+        // Gone before we could look at it.
+        client.close();
+        return;
+      }
+      address = peer.address;
+      port = peer.port ?? 0;
+      if (!this.#matcher.allows(address)) {
+        this.#reject(client, 'source-range');
+        return;
+      }
     }
     if (!tryAcquire(this.#count, s.maxConnections)) {
       this.#reject(client, 'limit');
@@ -230,7 +262,6 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       this.#reject(client, 'no-backend');
       return;
     }
-    coarseClock.now = performance.now();
     const conn = new Connection(this, s, client, address, port, hash);
     conn.next = this.#head;
     if (this.#head !== null) this.#head.prev = conn;
@@ -261,7 +292,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#acceptFailing = 0;
   }
 
-  #reject(client: ReturnType<typeof acceptedSocket>, reason: RejectReason): void {
+  #reject(client: TcpHandle, reason: RejectReason): void {
     this.stats.rejected[reason]++;
     resetClient(client);
   }

@@ -5,6 +5,8 @@
  * half-closed timeouts. No socket ever gets its own timer.
  */
 
+import { performance } from 'node:perf_hooks';
+
 /** The coarse clock: milliseconds from `performance.now()`, refreshed on every tick. */
 export const coarseClock = { now: performance.now() };
 

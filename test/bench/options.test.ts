@@ -43,4 +43,18 @@ describe('parseOptions', () => {
     );
     assert.throws(() => parseOptions(['--rounds', '0']), /--rounds must be an integer/);
   });
+
+  it('measures the four usual paths by default and adds base only with --base-root', () => {
+    assert.deepEqual(parseOptions([]).paths, ['switchyard', 'haproxy', 'naive', 'direct']);
+    const o = parseOptions(['--base-root', '/tmp/base']);
+    assert.equal(o.baseRoot, '/tmp/base');
+    assert.deepEqual(o.paths, ['switchyard', 'base', 'haproxy', 'naive', 'direct']);
+  });
+
+  it('--paths picks paths in round order and refuses base without a base checkout', () => {
+    const o = parseOptions(['--paths', 'haproxy,base,switchyard', '--base-root', 'x']);
+    assert.deepEqual(o.paths, ['switchyard', 'base', 'haproxy']);
+    assert.throws(() => parseOptions(['--paths', 'switchyard,base']), /base path needs --base-root/);
+    assert.throws(() => parseOptions(['--paths', 'envoy']), /unknown path "envoy".*switchyard, base/);
+  });
 });

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { BenchEnv } from '../../bench/env.ts';
 import type { PathName } from '../../bench/paths/path.ts';
 import {
+  baseRatioRounds,
   formatNumber,
   ratioMedians,
   ratioRounds,
@@ -142,5 +143,36 @@ describe('renderReport', () => {
   it('formats missing numbers as a dash', () => {
     assert.equal(formatNumber(null, 2), '-');
     assert.equal(formatNumber(1234.567, 1), '1,234.6');
+  });
+});
+
+describe('base ratios', () => {
+  it('compare switchyard with the base checkout round by round, and appear only when base ran', () => {
+    const c = new Collector<PathName>();
+    for (const [sw, base] of [
+      [2, 4],
+      [3, 3],
+      [1, 4],
+    ] as const) {
+      c.record('switchyard', { cpuUsPerReq: sw, p99Us: 10 });
+      c.record('base', { cpuUsPerReq: base, p99Us: 20 });
+    }
+    const withBase = { rr: pathOutcomes(c) };
+    assert.deepEqual(baseRatioRounds(withBase).rr_cpu_vs_base, [0.5, 1, 0.25]);
+    const doc = resultsDocument(env, withBase) as { baseRatios?: Record<string, number | null> };
+    assert.equal(doc.baseRatios?.['rr_cpu_vs_base'], 0.5);
+    assert.equal(doc.baseRatios?.['rr_p99_vs_base'], 0.5);
+    assert.match(renderReport(env, withBase), /^rr_cpu_vs_base\s+0\.50$/m);
+
+    const without = { rr: rr([2, 4, 9], [1, 4, 3], [4, 4, 4]) };
+    assert.equal((resultsDocument(env, without) as { baseRatios?: unknown }).baseRatios, undefined);
+    assert.doesNotMatch(renderReport(env, without), /vs_base/);
+  });
+
+  it('leaves paths that did not run out of the results instead of listing them as missing', () => {
+    const c = new Collector<PathName>();
+    c.record('switchyard', { cpuUsPerReq: 1 });
+    c.record('haproxy', { cpuUsPerReq: 1 });
+    assert.deepEqual(Object.keys(pathOutcomes(c)), ['switchyard', 'haproxy']);
   });
 });
