@@ -163,7 +163,11 @@ describe('file descriptors', () => {
       [],
       `descriptors opened and not closed (baseline ${baseline.length}, now ${now.length})`,
     );
-    assert.equal(now.length, baseline.length);
+    // Fewer is fine (a descriptor of the set-up, open at the baseline, may have closed since); more is a leak.
+    assert.ok(
+      now.length <= baseline.length,
+      `${now.length} descriptors open, ${baseline.length} at the baseline`,
+    );
   });
 
   /** Until the proxy holds no connection and the backend none either (bounded). */
