@@ -16,7 +16,12 @@ import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
 import { clientSources } from './load.ts';
 import { TCP_STATE, tcpSockets } from './proc-stats.ts';
 import { report, scaled, suiteSeed } from './scale.ts';
-import { metricValue, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+import {
+  metricValue,
+  type SpeakerProcess,
+  singleListenerTable,
+  startSpeakerProcess,
+} from './speaker-process.ts';
 
 const CONNECTIONS = scaled(40, 1000);
 const BYTES_EACH_WAY = scaled(1, 10) * 2 ** 20;
@@ -167,21 +172,13 @@ describe('byte-exact relay with random half-closes through the real speaker', {
     port = await freePort(vip);
     speaker = await startSpeakerProcess({
       tablePath: join(dir, 'table.json'),
-      table: {
-        version: 1,
-        listeners: [
-          {
-            service: 'bytes/stream',
-            vip,
-            port,
-            backends: [
-              { node: 'n1', address: backendAddress, nodePort: (server.address() as AddressInfo).port },
-            ],
-            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
-            timeouts: { connect: '5s', idle: '2m', halfClosed: '2m', drain: '5s' },
-          },
-        ],
-      },
+      table: singleListenerTable(
+        'bytes/stream',
+        vip,
+        port,
+        [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
+        { timeouts: { connect: '5s', idle: '2m', halfClosed: '2m', drain: '5s' } },
+      ),
       workers: 1,
     });
   });

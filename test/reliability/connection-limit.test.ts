@@ -13,7 +13,12 @@ import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
 import { type BackendProcess, startBackendProcess } from './backend-process.ts';
 import { clientSources, closeAll, openIdle } from './load.ts';
 import { report, scaled } from './scale.ts';
-import { metricValue, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+import {
+  metricValue,
+  type SpeakerProcess,
+  singleListenerTable,
+  startSpeakerProcess,
+} from './speaker-process.ts';
 
 const LIMIT = scaled(100, 1000);
 const EXCESS = scaled(300, 5000);
@@ -79,19 +84,7 @@ describe('over the connection limit (real speaker)', { timeout: 240_000 }, () =>
     port = await freePort(vip);
     speaker = await startSpeakerProcess({
       tablePath: join(dir, 'table.json'),
-      table: {
-        version: 1,
-        listeners: [
-          {
-            service: 'limit/web',
-            vip,
-            port,
-            maxConnections: LIMIT,
-            backends: backends.listeners.map((b) => ({ node: 'n1', address: b.address, nodePort: b.port })),
-            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
-          },
-        ],
-      },
+      table: singleListenerTable('limit/web', vip, port, backends.listeners, { maxConnections: LIMIT }),
       workers: 1,
     });
   });

@@ -14,7 +14,12 @@ import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
 import { clientSources, closeAll } from './load.ts';
 import { cpuShare } from './proc-stats.ts';
 import { report, scaled } from './scale.ts';
-import { metricValue, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+import {
+  metricValue,
+  type SpeakerProcess,
+  singleListenerTable,
+  startSpeakerProcess,
+} from './speaker-process.ts';
 
 const NOFILE = 256;
 const CLIENTS = 400;
@@ -74,20 +79,9 @@ describe('file-descriptor exhaustion of the real speaker', { timeout: 120_000 },
     port = await freePort(vip);
     speaker = await startSpeakerProcess({
       tablePath: join(dir, 'table.json'),
-      table: {
-        version: 1,
-        listeners: [
-          {
-            service: 'emfile/web',
-            vip,
-            port,
-            backends: [
-              { node: 'n1', address: backendAddress, nodePort: (server.address() as AddressInfo).port },
-            ],
-            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
-          },
-        ],
-      },
+      table: singleListenerTable('emfile/web', vip, port, [
+        { address: backendAddress, port: (server.address() as AddressInfo).port },
+      ]),
       workers: 1,
       nofile: NOFILE,
     });

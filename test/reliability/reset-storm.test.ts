@@ -13,7 +13,12 @@ import { after, before, describe, it } from 'node:test';
 import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
 import { clientSources } from './load.ts';
 import { report, scaled, suiteSeed } from './scale.ts';
-import { metricValue, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+import {
+  metricValue,
+  type SpeakerProcess,
+  singleListenerTable,
+  startSpeakerProcess,
+} from './speaker-process.ts';
 
 const CONNECTIONS = scaled(1000, 10_000);
 const CONCURRENCY = scaled(100, 500);
@@ -73,21 +78,13 @@ describe('reset storm through the real speaker', { timeout: scaled(120_000, 900_
     port = await freePort(vip);
     speaker = await startSpeakerProcess({
       tablePath: join(dir, 'table.json'),
-      table: {
-        version: 1,
-        listeners: [
-          {
-            service: 'resets/web',
-            vip,
-            port,
-            backends: [
-              { node: 'n1', address: backendAddress, nodePort: (server.address() as AddressInfo).port },
-            ],
-            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
-            timeouts: { connect: '2s', idle: '60s', halfClosed: '60s', drain: '5s' },
-          },
-        ],
-      },
+      table: singleListenerTable(
+        'resets/web',
+        vip,
+        port,
+        [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
+        { timeouts: { connect: '2s', idle: '60s', halfClosed: '60s', drain: '5s' } },
+      ),
       workers: 1,
     });
   });

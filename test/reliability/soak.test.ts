@@ -14,7 +14,12 @@ import { type BackendProcess, startBackendProcess } from './backend-process.ts';
 import { clientSources, closeAll, echoOnce, openIdle, steadyStream } from './load.ts';
 import { hardFdLimit, type ProcSample } from './proc-stats.ts';
 import { report, scaled } from './scale.ts';
-import { type HeapSample, type SpeakerProcess, startSpeakerProcess } from './speaker-process.ts';
+import {
+  type HeapSample,
+  type SpeakerProcess,
+  singleListenerTable,
+  startSpeakerProcess,
+} from './speaker-process.ts';
 
 /** Descriptors the speaker needs besides two per proxied connection (runtime, workers, stream). */
 const FD_HEADROOM = 400;
@@ -49,24 +54,10 @@ describe('soak: idle connections and a steady stream through the real speaker', 
     port = await freePort(vip);
     speaker = await startSpeakerProcess({
       tablePath: join(dir, 'table.json'),
-      table: {
-        version: 1,
-        listeners: [
-          {
-            service: 'soak/web',
-            vip,
-            port,
-            backends: backends.listeners.map((b, i) => ({
-              node: `n${i}`,
-              address: b.address,
-              nodePort: b.port,
-            })),
-            healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
-            // Idle clients must outlive the run; the default idle timeout (5 min) would close them.
-            timeouts: { connect: '2s', idle: '1h', halfClosed: '1m', drain: '5s' },
-          },
-        ],
-      },
+      // Idle clients must outlive the run; the default idle timeout (5 min) would close them.
+      table: singleListenerTable('soak/web', vip, port, backends.listeners, {
+        timeouts: { connect: '2s', idle: '1h', halfClosed: '1m', drain: '5s' },
+      }),
       workers: 1,
       nofile: FD_LIMIT,
       heapProbe: true,

@@ -185,3 +185,35 @@ export function metricValue(text: string, name: string, labels: Record<string, s
   }
   return found ? sum : Number.NaN;
 }
+
+/** A backend address as the reliability scenarios start them. */
+export interface BackendAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * The table of one listener `service` on `vip:port` over `backends` (nodes n1, n2, ...) with TCP
+ * health checks every 2 s; `extra` adds or overrides listener fields (limits, timeouts).
+ */
+export function singleListenerTable(
+  service: string,
+  vip: string,
+  port: number,
+  backends: readonly BackendAddress[],
+  extra: Record<string, unknown> = {},
+): SpeakerProcessOptions['table'] {
+  return {
+    version: 1,
+    listeners: [
+      {
+        service,
+        vip,
+        port,
+        backends: backends.map((b, i) => ({ node: `n${i + 1}`, address: b.address, nodePort: b.port })),
+        healthCheck: { type: 'tcp', interval: '2s', timeout: '1s' },
+        ...extra,
+      },
+    ],
+  };
+}
