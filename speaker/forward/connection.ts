@@ -5,16 +5,24 @@
  * Everything per chunk happens in `relay`: no closures, timers, promises or logging; timeouts are
  * checked by the thread's sweeper through `sweep`.
  *
- * Handle events go to functions shared by every handle (they find their connection through the
- * handle's `conn` field), so a connection creates no closures. Request objects exist only while a
- * request is in flight: a connect, a shutdown, and a write only if the kernel did not take it at
- * once (a write that completes at once leaves its request unused, and the next write reuses it).
+ * Handle events reach the connection through shared callbacks (proxy-handle.ts), so a connection
+ * creates no closures. Request objects exist only while a request is in flight: a connect, a
+ * shutdown, and a write only if the kernel did not take it at once.
  */
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
 import type { ListenerStats } from './listener-stats.ts';
+import {
+  abandon,
+  adopt,
+  type HandleOwner,
+  onConnect,
+  type ProxyHandle,
+  resetClient,
+  write,
+} from './proxy-handle.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import {
   BULK_BUFFER_SIZE,
@@ -26,18 +34,7 @@ import {
   takeBulkBuffer,
 } from './read-buffers.ts';
 import { coarseClock } from './sweeper.ts';
-import {
-  type ConnectRequest,
-  lastWriteWasAsync,
-  newTcpHandle,
-  readResult,
-  ShutdownWrap,
-  TCPConnectWrap,
-  type TcpHandle,
-  UV_EOF,
-  type WriteRequest,
-  WriteWrap,
-} from './tcp-handles.ts';
+import { newTcpHandle, ShutdownWrap, TCPConnectWrap, type TcpHandle } from './tcp-handles.ts';
 
 /** What a connection needs from the listener that accepted it. */
 export interface ConnectionOwner {
@@ -49,20 +46,6 @@ export interface ConnectionOwner {
   connectFailed(slot: BackendSlot): void;
   /** Both handles are closed: unlink the connection and release its limits. */
   closed(conn: Connection): void;
-}
-
-/** A handle of the data plane: knows its connection (null once detached). */
-interface ProxyHandle extends TcpHandle {
-  conn: Connection | null;
-}
-
-/** A write the kernel did not take at once, until it completes. */
-interface PendingWrite extends WriteRequest {
-  conn: Connection | null;
-  /** Direction: true for client → backend. */
-  up: boolean;
-  /** Keeps a buffer that no connection holds (the PROXY header) alive until written. */
-  buffer: Uint8Array | null;
 }
 
 /** libuv's timeout code, reported to the failure path when a connect attempt times out. */
@@ -84,97 +67,8 @@ function isLocalError(status: number): boolean {
   return status < 0 && LOCAL_ERRORS.has(getSystemErrorName(status));
 }
 
-function onRead(this: ProxyHandle): Uint8Array | undefined {
-  const conn = this.conn;
-  if (conn === null) return undefined;
-  const nread = readResult();
-  if (nread > 0) return conn.relay(this, nread);
-  if (nread === UV_EOF) conn.ended(this);
-  else if (nread < 0) conn.errored(this);
-  return undefined;
-}
-
-function onConnect(this: ConnectRequest, status: number, handle: TcpHandle): void {
-  const b = handle as ProxyHandle;
-  b.conn?.connected(b, status);
-}
-
-function onWriteDone(this: PendingWrite, status: number): void {
-  const conn = this.conn;
-  this.conn = null;
-  this.buffer = null;
-  conn?.written(this.up, status);
-}
-
-function newWriteRequest(): PendingWrite {
-  const req = new WriteWrap() as PendingWrite;
-  req.handle = null;
-  req.oncomplete = onWriteDone;
-  req.conn = null;
-  req.up = false;
-  req.buffer = null;
-  return req;
-}
-
-/**
- * The request the next write uses. A write that completes at once never binds its request, so the
- * same one serves every such write; one that is queued keeps it, and a fresh one takes its place.
- */
-let spareWrite = newWriteRequest();
-
-/**
- * Write `chunk` to `dst`: 0 when done at once, 1 when queued (its request then reports to `conn`),
- * or a negative error. `keep` is memory the connection does not hold that must outlive the write.
- */
-function write(
-  dst: TcpHandle,
-  chunk: Uint8Array,
-  conn: Connection,
-  up: boolean,
-  keep: Uint8Array | null,
-): number {
-  const req = spareWrite;
-  const err = dst.writeBuffer(req, chunk);
-  if (err !== 0) return err;
-  if (!lastWriteWasAsync()) return 0;
-  spareWrite = newWriteRequest();
-  req.handle = dst;
-  req.conn = conn;
-  req.up = up;
-  req.buffer = keep;
-  return 1;
-}
-
-/**
- * Prepare a handle for the data plane: shared read callback, shared landing buffer. A client handle
- * has TCP_NODELAY already (Linux copies it from the listening socket, see listener-runtime.ts); a
- * backend handle gets it when its socket is created.
- */
-function adopt(h: TcpHandle, conn: Connection, noDelay: boolean): ProxyHandle {
-  const p = h as ProxyHandle;
-  p.conn = conn;
-  p.onread = onRead;
-  p.useUserBuffer(LANDING);
-  if (noDelay) p.setNoDelay(true);
-  return p;
-}
-
-/** Drop a backend handle whose connect attempt no longer matters; its late callbacks are ignored. */
-function abandon(b: ProxyHandle): void {
-  b.conn = null;
-  b.close();
-}
-
-/**
- * Reset a client that will not be served, at once (RST, no FIN handshake). A reset fails only after
- * a shutdown (never sent to a client here) or when the socket is already gone.
- */
-export function resetClient(client: TcpHandle): void {
-  client.reset();
-}
-
 /** One client connection and its current backend connection. */
-export class Connection {
+export class Connection implements HandleOwner {
   /** Neighbours in the owning listener's list of connections. */
   prev: Connection | null = null;
   next: Connection | null = null;
