@@ -19,6 +19,29 @@ export async function encodeListeners(listeners: readonly Listener[]): Promise<M
   return out;
 }
 
+/** A stored listener refused: one problem naming the hash field, with the fix. */
+function refusal(
+  code: string,
+  key: string,
+  source: string,
+  field: string,
+  value: string,
+  why: string,
+): Result<Listener> {
+  return {
+    ok: false,
+    problems: [
+      {
+        code,
+        object: `${source}[${key}]`,
+        field,
+        value,
+        message: `${why}; publish the table again from the controller`,
+      },
+    ],
+  };
+}
+
 /** Decode and validate one stored listener. `source` names the hash in problems. */
 export function decodeListener(key: string, text: string, source: string): Result<Listener> {
   let doc: unknown;
@@ -26,49 +49,38 @@ export function decodeListener(key: string, text: string, source: string): Resul
     doc = JSON.parse(text);
   } catch (err) {
     const detail = err instanceof Error ? err.message : String(err);
-    return {
-      ok: false,
-      problems: [
-        {
-          code: 'store.malformed-listener',
-          object: `${source}[${key}]`,
-          field: '(listener)',
-          value: show(text),
-          message: `not valid JSON (${detail}); publish the table again from the controller`,
-        },
-      ],
-    };
+    return refusal(
+      'store.malformed-listener',
+      key,
+      source,
+      '(listener)',
+      show(text),
+      `not valid JSON (${detail})`,
+    );
   }
   const parsed = parseTable({ listeners: [doc] }, `${source}[${key}]`);
   if (!parsed.ok) return parsed;
   const listener = parsed.value.listeners[0];
   if (listener === undefined) {
-    return {
-      ok: false,
-      problems: [
-        {
-          code: 'store.malformed-listener',
-          object: `${source}[${key}]`,
-          field: '(listener)',
-          value: show(text),
-          message: 'the stored listener decoded to nothing; publish the table again from the controller',
-        },
-      ],
-    };
+    return refusal(
+      'store.malformed-listener',
+      key,
+      source,
+      '(listener)',
+      show(text),
+      'the stored listener decoded to nothing',
+    );
   }
-  if (listenerKey(listener) !== key) {
-    return {
-      ok: false,
-      problems: [
-        {
-          code: 'store.key-mismatch',
-          object: `${source}[${key}]`,
-          field: '(listener key)',
-          value: show(listenerKey(listener)),
-          message: `the listener stored under ${key} is ${listenerKey(listener)}; publish the table again from the controller`,
-        },
-      ],
-    };
+  const stored = listenerKey(listener);
+  if (stored !== key) {
+    return refusal(
+      'store.key-mismatch',
+      key,
+      source,
+      '(listener key)',
+      show(stored),
+      `the listener stored under ${key} is ${stored}`,
+    );
   }
   return { ok: true, value: listener };
 }
