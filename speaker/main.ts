@@ -20,6 +20,7 @@ import { L2Announcer } from './announce/l2-announcer.ts';
 import { NftVipFirewall } from './announce/vip-firewall.ts';
 import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
 import { ClusterSpeaker } from './cluster-speaker.ts';
+import { type ConnectionCap, startupConnectionCap } from './descriptor-budget.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { Speaker } from './speaker.ts';
 import {
@@ -39,7 +40,7 @@ interface SpeakerArgs extends RedisFlags {
   'lease-ttl'?: string;
   'lease-renew'?: string;
   workers: number;
-  'max-connections': number;
+  'max-connections': string;
   'drain-timeout': string;
   'metrics-address': string;
   'log-level': string;
@@ -97,9 +98,10 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
           'Forwarding worker threads, each with its own SO_REUSEPORT listeners; 0 forwards in the main thread',
       })
       .option('max-connections', {
-        type: 'number',
-        default: 0,
-        describe: 'Open client connections per speaker over all listeners; more are reset (0: unlimited)',
+        type: 'string',
+        default: 'auto',
+        describe:
+          'Open client connections per speaker over all listeners; more are reset. auto: what the descriptor limit holds, with some kept for metrics, health checks and the store; 0: unlimited',
       })
       .option('drain-timeout', {
         type: 'string',
@@ -118,8 +120,7 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
 async function runSpeaker(args: SpeakerArgs): Promise<void> {
   if (!Number.isInteger(args.workers) || args.workers < 0)
     throw flagProblem('workers', args.workers, 'must be an integer >= 0');
-  if (!Number.isInteger(args['max-connections']) || args['max-connections'] < 0)
-    throw flagProblem('max-connections', args['max-connections'], 'must be an integer >= 0 (0: unlimited)');
+  const cap = startupConnectionCap(args['max-connections'], 'switchyard speaker');
   const drainMs = parseDuration(args['drain-timeout']);
   if (drainMs === null)
     throw flagProblem('drain-timeout', args['drain-timeout'], 'must be a duration such as "30s" or "500ms"');
@@ -144,12 +145,13 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     format: args['log-format'],
     name: 'switchyard-speaker',
   });
+  if (cap.warning !== null) logger.warn({ event: 'descriptor-budget', maxConnections: cap.max }, cap.warning);
   const registry = new Registry();
   const health = new HealthChecker({ logger, registry });
   const status = lateStatusRoute();
   const common = {
     workers: args.workers,
-    maxConnections: args['max-connections'],
+    maxConnections: cap.max,
     drainTimeoutMs: drainMs,
     metricsAt,
     logger,
@@ -161,7 +163,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     onFatal: () => process.exit(1),
   };
   if (source.value.kind === 'store') {
-    await runClusterSpeaker(args, source.value, common, status, logger);
+    await runClusterSpeaker(args, source.value, common, cap, status, logger);
     return;
   }
   const speaker = await Speaker.start({ ...common, tablePath: source.value.path });
@@ -172,12 +174,18 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     event: 'speaker-started',
     table: source.value.path,
     workers: args.workers,
+    ...capFields(cap),
     metrics: speaker.metricsAddress,
   });
   process.on('SIGHUP', () => void speaker.reload('sighup', true));
   await stopSignal();
   await speaker.stop();
   process.exit(0);
+}
+
+/** The `speaker-started` fields that say which connection cap the speaker runs with. */
+function capFields(cap: ConnectionCap): Record<string, unknown> {
+  return { maxConnections: cap.max, maxConnectionsFrom: cap.source, descriptorLimit: cap.descriptorLimit };
 }
 
 function stopSignal(): Promise<void> {
@@ -219,6 +227,7 @@ async function runClusterSpeaker(
   args: SpeakerArgs,
   src: StoreSource,
   common: Omit<Parameters<typeof Speaker.start>[0], 'tablePath'>,
+  cap: ConnectionCap,
   status: StatusRoute,
   logger: Logger,
 ): Promise<void> {
@@ -280,6 +289,7 @@ async function runClusterSpeaker(
     leaseTtlMs: src.timing.ttlMs,
     leaseRenewMs: src.timing.renewMs,
     workers: args.workers,
+    ...capFields(cap),
     metrics: speaker.metricsAddress,
   });
   status.set(async () =>

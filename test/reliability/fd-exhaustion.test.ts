@@ -1,8 +1,15 @@
 /**
  * Descriptor exhaustion: the real speaker runs under a small RLIMIT_NOFILE and more clients arrive
- * than it has descriptors for. It must not crash, must not spin on accept (its CPU stays low while
- * exhausted), must not blame healthy backends for its own EMFILE (they stay healthy and no client
- * is turned away as `no-backend`), and must serve new clients within a second of descriptors freeing.
+ * than it has descriptors for.
+ *
+ * With the default `--max-connections auto` the speaker caps clients below its descriptor limit:
+ * the excess is refused as `speaker-limit`, descriptors never run out, and /metrics answers during
+ * the flood.
+ *
+ * With `--max-connections 0` (no cap) it does run out. It must not crash, must not spin on accept
+ * (its CPU stays low while exhausted), must not blame healthy backends for its own EMFILE (they stay
+ * healthy and no client is turned away as `no-backend`), and must serve new clients within a second
+ * of descriptors freeing.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -56,61 +63,145 @@ function attempt(
   });
 }
 
-describe('file-descriptor exhaustion of the real speaker', { timeout: 120_000 }, () => {
-  let dir: string;
-  let server: Server;
-  let backendAddress: string;
-  let speaker: SpeakerProcess;
-  let vip: string;
-  let port: number;
+/** An echo backend and a one-listener speaker in front of it under `ulimit -n NOFILE`. */
+interface Rig {
+  readonly speaker: SpeakerProcess;
+  readonly vip: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+async function startRig(maxConnections: number | undefined): Promise<Rig> {
+  const dir = await mkdtemp(join(tmpdir(), 'switchyard-emfile-'));
+  const backendAddress = loopbackAddress();
+  const server: Server = createServer((s) => {
+    s.on('error', () => {});
+    s.pipe(s);
+  });
+  await new Promise<void>((resolve) =>
+    server.listen({ host: backendAddress, port: 0, backlog: 1024 }, resolve),
+  );
+  const vip = loopbackAddress();
+  const port = await freePort(vip);
+  const speaker = await startSpeakerProcess({
+    tablePath: join(dir, 'table.json'),
+    table: singleListenerTable('emfile/web', vip, port, [
+      { address: backendAddress, port: (server.address() as AddressInfo).port },
+    ]),
+    workers: 1,
+    nofile: NOFILE,
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
+  });
+  return {
+    speaker,
+    vip,
+    port,
+    close: async () => {
+      speaker.kill();
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Open `CLIENTS` clients at once and count how each attempt ended; the served ones stay open. */
+async function flood(vip: string, port: number, sources: readonly string[]) {
+  const outcomes = new Map<Outcome, number>();
+  const served: Socket[] = [];
+  const results = await within(
+    30_000,
+    'every client attempt to end',
+    Promise.all(
+      Array.from({ length: CLIENTS }, (_, i) => attempt(vip, port, sources[i % sources.length]!, 5000)),
+    ),
+  );
+  for (const [o, s] of results) {
+    outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
+    if (o === 'served') served.push(s);
+  }
+  return { outcomes, served };
+}
+
+describe('a client flood against the default descriptor budget (--max-connections auto)', {
+  timeout: 120_000,
+}, () => {
+  let rig: Rig;
   let held: Socket[] = [];
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'switchyard-emfile-'));
-    backendAddress = loopbackAddress();
-    server = createServer((s) => {
-      s.on('error', () => {});
-      s.pipe(s);
-    });
-    await new Promise<void>((resolve) =>
-      server.listen({ host: backendAddress, port: 0, backlog: 1024 }, resolve),
-    );
-    vip = loopbackAddress();
-    port = await freePort(vip);
-    speaker = await startSpeakerProcess({
-      tablePath: join(dir, 'table.json'),
-      table: singleListenerTable('emfile/web', vip, port, [
-        { address: backendAddress, port: (server.address() as AddressInfo).port },
-      ]),
-      workers: 1,
-      nofile: NOFILE,
-    });
+    rig = await startRig(undefined);
   });
 
   after(async () => {
     await closeAll(held);
-    speaker?.kill();
-    server?.close();
-    await rm(dir, { recursive: true, force: true });
+    await rig?.close();
+  });
+
+  it(`under ulimit -n ${NOFILE} with ${CLIENTS} clients: the excess is refused at the cap, descriptors stay free, /metrics answers`, {
+    timeout: 60_000,
+  }, async () => {
+    const { speaker, vip, port } = rig;
+    const started = speaker.lines.find((l) => l['event'] === 'speaker-started') ?? {};
+    const cap = started['maxConnections'];
+    assert.equal(started['maxConnectionsFrom'], 'descriptors');
+    assert.equal(started['descriptorLimit'], NOFILE);
+    assert.ok(typeof cap === 'number' && cap > 0 && cap * 2 < NOFILE, `cap ${String(cap)}`);
+
+    const { outcomes, served } = await flood(vip, port, clientSources(4));
+    held = served;
+    const flooded = speaker.sample();
+    // While every admitted client is held, the speaker still has descriptors for its own work.
+    const during = await speaker.metrics();
+    report('fd-budget', {
+      nofile: NOFILE,
+      clients: CLIENTS,
+      cap,
+      served: outcomes.get('served') ?? 0,
+      reset: outcomes.get('reset') ?? 0,
+      closed: outcomes.get('closed') ?? 0,
+      timeout: outcomes.get('timeout') ?? 0,
+      fdsFlooded: flooded.fds,
+      speakerLimit: metricValue(during, 'switchyard_listener_rejected_total', { reason: 'speaker-limit' }),
+      localResources: metricValue(during, 'switchyard_listener_rejected_total', {
+        reason: 'local-resources',
+      }),
+    });
+    assert.equal(outcomes.get('served'), cap, 'exactly the cap was admitted');
+    assert.equal(outcomes.get('timeout') ?? 0, 0, 'clients over the cap are turned away, not left hanging');
+    assert.ok(flooded.fds < NOFILE - 64, `the speaker kept descriptors in reserve (${flooded.fds} open)`);
+    assert.equal(
+      metricValue(during, 'switchyard_listener_rejected_total', { reason: 'speaker-limit' }),
+      CLIENTS - cap,
+    );
+    assert.equal(metricValue(during, 'switchyard_listener_rejected_total', { reason: 'local-resources' }), 0);
+    assert.equal(metricValue(during, 'switchyard_listener_rejected_total', { reason: 'no-backend' }), 0);
+    assert.equal(speaker.lines.filter((l) => l['event'] === 'accept-failed').length, 0);
+    await closeAll(held);
+    held = [];
+  });
+});
+
+describe('file-descriptor exhaustion of the real speaker (--max-connections 0)', { timeout: 120_000 }, () => {
+  let rig: Rig;
+  let held: Socket[] = [];
+
+  before(async () => {
+    rig = await startRig(0);
+  });
+
+  after(async () => {
+    await closeAll(held);
+    await rig?.close();
   });
 
   it(`under ulimit -n ${NOFILE} with ${CLIENTS} clients: no crash, no accept spin, backends not blamed, recovery within 1 s`, {
     timeout: 60_000,
   }, async () => {
+    const { speaker, vip, port } = rig;
     const sources = clientSources(4);
     const baseline = speaker.sample();
-    const outcomes = new Map<Outcome, number>();
-    const results = await within(
-      30_000,
-      'every client attempt to end',
-      Promise.all(
-        Array.from({ length: CLIENTS }, (_, i) => attempt(vip, port, sources[i % sources.length]!, 5000)),
-      ),
-    );
-    for (const [o, s] of results) {
-      outcomes.set(o, (outcomes.get(o) ?? 0) + 1);
-      if (o === 'served') held.push(s);
-    }
+    const { outcomes, served } = await flood(vip, port, sources);
+    held = served;
     const exhausted = speaker.sample();
     // Clients keep knocking while the speaker is exhausted: each one must be turned away cheaply.
     const knocks: Promise<[Outcome, Socket]>[] = [];

@@ -3,6 +3,7 @@
  * descriptor limit, and the TCP sockets in a given state. Linux only, like the speaker itself.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { readOpenFileLimits } from '../../shared/open-files.ts';
 
 /** One sample of a process. */
 export interface ProcSample {
@@ -43,20 +44,7 @@ export function cpuShare(from: ProcSample, to: ProcSample): number {
 
 /** The hard limit on open files this process may give its children (they cannot go higher). */
 export function hardFdLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max open files'));
-  const hard = line?.trim().split(/\s+/)[4];
-  return hard === undefined || hard === 'unlimited' ? 1_048_576 : Number(hard);
-}
-
-/** The soft limit on open files of this process. */
-export function softFdLimit(): number {
-  const line = readFileSync('/proc/self/limits', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('Max open files'));
-  const soft = line?.trim().split(/\s+/)[3];
-  return soft === undefined || soft === 'unlimited' ? 1_048_576 : Number(soft);
+  return readOpenFileLimits().hard ?? 1_048_576;
 }
 
 /** TCP states as /proc/net/tcp writes them (hex). */
