@@ -13,6 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
+import { isLocalErrorCode } from '../local-errors.ts';
 import type { ListenerStats } from './listener-stats.ts';
 import {
   abandon,
@@ -55,16 +56,9 @@ const CONNECTING = 1;
 const OPEN = 2;
 const CLOSED = 3;
 
-/**
- * Connect errors that say this process ran out of descriptors, ports or memory. They are not the
- * backend's fault: blaming it would eject every healthy backend while the speaker is exhausted and
- * keep them out after it recovers, and retrying on another backend would fail the same way.
- */
-const LOCAL_ERRORS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EADDRNOTAVAIL', 'ENOBUFS', 'ENOMEM']);
-
-/** Whether a libuv status (a negative errno) is one of LOCAL_ERRORS. */
+/** Whether a libuv status (a negative errno) is a shortage of this process's own (local-errors.ts). */
 function isLocalError(status: number): boolean {
-  return status < 0 && LOCAL_ERRORS.has(getSystemErrorName(status));
+  return status < 0 && isLocalErrorCode(getSystemErrorName(status));
 }
 
 /** One client connection and its current backend connection. */

@@ -9,7 +9,7 @@ import { HealthMetrics } from './health-metrics.ts';
 import type { HealthChange, HealthSource, HealthState, HealthTarget } from './health-target.ts';
 import { afterProbe, EJECTED_STREAK, type HealthStreak, UNKNOWN_STREAK } from './health-thresholds.ts';
 import { probeHttp } from './http-probe.ts';
-import type { ProbeOutcome } from './probe-outcome.ts';
+import { connectErrorOutcome, type ProbeOutcome } from './probe-outcome.ts';
 import { firstProbeDelay, nextProbeDelay, recheckDelay } from './probe-schedule.ts';
 import { probeTcp } from './tcp-probe.ts';
 
@@ -186,7 +186,7 @@ export class HealthChecker implements HealthSource {
             )
           : probeTcp({ address: target.address, port: target.port }, target.timing.timeoutMs, ac.signal);
     } catch (err) {
-      probe = Promise.resolve({ result: 'error', reason: String(err) });
+      probe = Promise.resolve(connectErrorOutcome(err));
     }
     probe
       .then((outcome) => this.#probed(loop, ac, epoch, target, outcome, this.#now() - started))
@@ -214,7 +214,9 @@ export class HealthChecker implements HealthSource {
         ms: Math.round(elapsedMs),
       });
     }
-    if (epoch === loop.epoch) {
+    // A probe this process could not even start (out of descriptors, ports, memory) is no evidence
+    // either way: the streak stays as it was.
+    if (epoch === loop.epoch && outcome.result !== 'local') {
       this.#apply(
         loop,
         afterProbe(loop.streak, outcome.result === 'success', loop.target.timing),

@@ -35,7 +35,7 @@ export class HealthMetrics {
     });
     this.#total = new Counter({
       name: 'switchyard_health_checks_total',
-      help: 'Active health probes run, by probe type (http, tcp) and result (success, failure, timeout, error).',
+      help: 'Active health probes run, by probe type (http, tcp) and result (success, failure, timeout, error, local: not started for want of descriptors, ports or memory).',
       labelNames: ['type', 'result'],
       registers: [registry],
     });

@@ -4,7 +4,7 @@
  * it says 503 on nodes without a local endpoint.
  */
 import { request } from 'node:http';
-import { connectErrorReason, type ProbeOutcome } from './probe-outcome.ts';
+import { connectErrorOutcome, type ProbeOutcome } from './probe-outcome.ts';
 
 /** Bytes of response body read before the probe stops listening; health bodies are tiny. */
 export const HTTP_BODY_CAP_BYTES = 4096;
@@ -58,9 +58,9 @@ export function probeHttp(
       });
     } catch (err) {
       // A path with characters HTTP cannot carry; the table parser should have refused it.
-      return finish({ result: 'error', reason: connectErrorReason(err) });
+      return finish(connectErrorOutcome(err));
     }
-    req.on('error', (err) => finish({ result: 'error', reason: connectErrorReason(err) }));
+    req.on('error', (err) => finish(connectErrorOutcome(err)));
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
       const outcome: ProbeOutcome =

@@ -4,7 +4,7 @@
  * no byte is sent.
  */
 import { connect } from 'node:net';
-import { connectErrorReason, type ProbeOutcome } from './probe-outcome.ts';
+import { connectErrorOutcome, type ProbeOutcome } from './probe-outcome.ts';
 
 /** Where a TCP probe goes. `address` is a bare IPv4 or IPv6 address (no brackets). */
 export interface TcpProbeTarget {
@@ -38,6 +38,6 @@ export function probeTcp(
     signal?.addEventListener('abort', onAbort, { once: true });
     socket = connect({ host: target.address, port: target.port });
     socket.once('connect', () => finish({ result: 'success', reason: 'connected' }));
-    socket.on('error', (err) => finish({ result: 'error', reason: connectErrorReason(err) }));
+    socket.on('error', (err) => finish(connectErrorOutcome(err)));
   });
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
@@ -377,5 +378,50 @@ describe('HealthChecker.close', { timeout: 20_000 }, () => {
     const open = await runFixture(false, 3000);
     assert.equal(open.code, null, `fixture exited with ${open.code}: ${open.out}`);
     assert.match(open.out, /probing/);
+  });
+});
+
+describe('HealthChecker when this process is out of descriptors', () => {
+  let tcpUp: SilentServer;
+  let httpUp: ScriptedHealthServer;
+  before(async () => {
+    tcpUp = await startSilentServer(HOST);
+    httpUp = await startHealthServer(HOST, [200]);
+  });
+  after(async () => {
+    await Promise.all([tcpUp.close(), httpUp.close()]);
+  });
+
+  it('counts probes that cannot start (EMFILE) as local and marks no healthy node down', async () => {
+    const fixture = fileURLToPath(new URL('./health-local.fixture.ts', import.meta.url));
+    const child = spawn(
+      'prlimit',
+      [
+        '--nofile=64:64',
+        process.execPath,
+        '--import',
+        'tsx',
+        fixture,
+        String(tcpUp.port),
+        String(httpUp.port),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, `fixture exited with ${code}: ${err}`);
+    const report = JSON.parse(out.trim()) as { changesWhileStarved: string[]; local: number; taken: number };
+    assert.ok(report.taken > 0, 'the fixture took the descriptors it had left');
+    assert.ok(report.local >= 4, `probes ended local: ${report.local}`);
+    assert.deepEqual(report.changesWhileStarved, [], 'no state change while the process was starved');
   });
 });
