@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFile, spawn } from 'node:child_process';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import type { HealthTiming } from '../../shared/model.ts';
@@ -20,6 +20,7 @@ import {
 } from './health-servers.ts';
 
 const HOST = '127.0.0.1';
+const execFileAsync = promisify(execFile);
 const fast: HealthTiming = { intervalMs: 50, timeoutMs: 500, rise: 2, fall: 3 };
 
 /** `p`, or a rejection naming the bound if it takes longer than `ms`. */
@@ -394,7 +395,8 @@ describe('HealthChecker when this process is out of descriptors', () => {
 
   it('counts probes that cannot start (EMFILE) as local and marks no healthy node down', async () => {
     const fixture = fileURLToPath(new URL('./health-local.fixture.ts', import.meta.url));
-    const child = spawn(
+    // Rejects, with the fixture's stderr, if it exits non-zero or runs past 20 s.
+    const { stdout } = await execFileAsync(
       'prlimit',
       [
         '--nofile=64:64',
@@ -405,21 +407,13 @@ describe('HealthChecker when this process is out of descriptors', () => {
         String(tcpUp.port),
         String(httpUp.port),
       ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { timeout: 20_000, killSignal: 'SIGKILL' },
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    const [code] = (await once(child, 'exit')) as [number | null];
-    clearTimeout(timer);
-    assert.equal(code, 0, `fixture exited with ${code}: ${err}`);
-    const report = JSON.parse(out.trim()) as { changesWhileStarved: string[]; local: number; taken: number };
+    const report = JSON.parse(stdout.trim()) as {
+      changesWhileStarved: string[];
+      local: number;
+      taken: number;
+    };
     assert.ok(report.taken > 0, 'the fixture took the descriptors it had left');
     assert.ok(report.local >= 4, `probes ended local: ${report.local}`);
     assert.deepEqual(report.changesWhileStarved, [], 'no state change while the process was starved');
