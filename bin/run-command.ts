@@ -20,7 +20,7 @@ import { parseHostPort } from '../shared/metrics-server.ts';
 import { MemoryStore } from '../shared/store/memory-store.ts';
 import { PassiveAnnouncer } from '../speaker/announce/announcer.ts';
 import { ClusterSpeaker } from '../speaker/cluster-speaker.ts';
-import { startupConnectionCap } from '../speaker/descriptor-budget.ts';
+import { speakerCap, startupConnectionCap } from '../speaker/descriptor-budget.ts';
 import { HealthChecker } from '../speaker/health/health-checker.ts';
 import { Speaker } from '../speaker/speaker.ts';
 import { lateStatusRoute, readSpeakerView, speakerReport, statusUrlFor } from '../speaker/status-report.ts';
@@ -111,7 +111,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const status = lateStatusRoute();
     const speaker = await Speaker.start({
       workers: args.workers,
-      maxConnections: startupConnectionCap('auto', 'switchyard run').max,
+      maxConnections: speakerCap(startupConnectionCap('auto', 'switchyard run')),
       drainTimeoutMs: 5000,
       metricsAt,
       logger,

@@ -25,6 +25,8 @@ export interface ConnectionCap {
   readonly source: 'descriptors' | 'flag' | 'unlimited';
   /** The soft RLIMIT_NOFILE, when known. */
   readonly descriptorLimit: number | null;
+  /** Descriptors open when the cap was sized, when known. */
+  readonly inUse: number | null;
   /** A reason to warn at start-up: an explicit cap the descriptor limit cannot hold. */
   readonly warning: string | null;
 }
@@ -48,20 +50,21 @@ export function readDescriptorUse(): { limit: number | null; inUse: number | nul
 }
 
 /**
- * The cap for `flag` given the descriptor `limit` and the descriptors already `inUse`. `auto` with
- * too few descriptors to hold even one connection is a start-up error (a null `max`, with the
- * problem), since that speaker could forward nothing.
+ * The cap for `flag` given the descriptor `limit`, the descriptors already `inUse` and the
+ * listening sockets still to come. `auto` with too few descriptors to hold even one connection is a
+ * start-up error (a null `max`, with the problem), since that speaker could forward nothing.
  */
 export function connectionCap(
   flag: MaxConnectionsFlag,
   limit: number | null,
   inUse: number | null,
+  listeningSockets = 0,
 ): ConnectionCap | { readonly max: null; readonly problem: string } {
-  const spare = limit === null ? null : limit - (inUse ?? 0) - RESERVED_DESCRIPTORS;
+  const spare = limit === null ? null : limit - (inUse ?? 0) - listeningSockets - RESERVED_DESCRIPTORS;
   const fits = spare === null ? null : Math.floor(spare / 2);
   if (flag === 'auto') {
     if (limit === null || fits === null) {
-      return { max: 0, source: 'unlimited', descriptorLimit: null, warning: null };
+      return { max: 0, source: 'unlimited', descriptorLimit: null, inUse, warning: null };
     }
     if (fits < 1) {
       return {
@@ -69,13 +72,23 @@ export function connectionCap(
         problem: `the descriptor limit (${limit}, ${inUse ?? 0} in use) leaves no room for client connections after ${RESERVED_DESCRIPTORS} reserved; raise it (ulimit -n, LimitNOFILE=) or set --max-connections`,
       };
     }
-    return { max: fits, source: 'descriptors', descriptorLimit: limit, warning: null };
+    return { max: fits, source: 'descriptors', descriptorLimit: limit, inUse, warning: null };
   }
   const over = fits !== null && (flag === 0 || flag > fits);
   const warning = over
     ? `the descriptor limit (${limit}) holds about ${Math.max(fits, 0)} connections with ${RESERVED_DESCRIPTORS} descriptors reserved; past that, clients are refused as local-resources and /metrics may not answer`
     : null;
-  return { max: flag, source: flag === 0 ? 'unlimited' : 'flag', descriptorLimit: limit, warning };
+  return { max: flag, source: flag === 0 ? 'unlimited' : 'flag', descriptorLimit: limit, inUse, warning };
+}
+
+/**
+ * What the speaker is given as its cap: a cap derived from descriptors is sized again for the
+ * listening sockets of every table (each holds a descriptor too), down to 1 when they take it all;
+ * any other cap is a fixed number.
+ */
+export function speakerCap(cap: ConnectionCap): number | ((listeningSockets: number) => number) {
+  if (cap.source !== 'descriptors') return cap.max;
+  return (sockets) => Math.max(1, connectionCap('auto', cap.descriptorLimit, cap.inUse, sockets).max ?? 1);
 }
 
 /**

@@ -20,7 +20,7 @@ import { L2Announcer } from './announce/l2-announcer.ts';
 import { NftVipFirewall } from './announce/vip-firewall.ts';
 import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
 import { ClusterSpeaker } from './cluster-speaker.ts';
-import { type ConnectionCap, startupConnectionCap } from './descriptor-budget.ts';
+import { type ConnectionCap, speakerCap, startupConnectionCap } from './descriptor-budget.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { Speaker } from './speaker.ts';
 import {
@@ -151,7 +151,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   const status = lateStatusRoute();
   const common = {
     workers: args.workers,
-    maxConnections: cap.max,
+    maxConnections: speakerCap(cap),
     drainTimeoutMs: drainMs,
     metricsAt,
     logger,
@@ -174,7 +174,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     event: 'speaker-started',
     table: source.value.path,
     workers: args.workers,
-    ...capFields(cap),
+    ...capFields(cap, speaker.maxConnections),
     metrics: speaker.metricsAddress,
   });
   process.on('SIGHUP', () => void speaker.reload('sighup', true));
@@ -183,9 +183,9 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   process.exit(0);
 }
 
-/** The `speaker-started` fields that say which connection cap the speaker runs with. */
-function capFields(cap: ConnectionCap): Record<string, unknown> {
-  return { maxConnections: cap.max, maxConnectionsFrom: cap.source, descriptorLimit: cap.descriptorLimit };
+/** The `speaker-started` fields that say which connection cap the speaker runs with (`max`) and why. */
+function capFields(cap: ConnectionCap, max: number): Record<string, unknown> {
+  return { maxConnections: max, maxConnectionsFrom: cap.source, descriptorLimit: cap.descriptorLimit };
 }
 
 function stopSignal(): Promise<void> {
@@ -289,7 +289,7 @@ async function runClusterSpeaker(
     leaseTtlMs: src.timing.ttlMs,
     leaseRenewMs: src.timing.renewMs,
     workers: args.workers,
-    ...capFields(cap),
+    ...capFields(cap, speaker.maxConnections),
     metrics: speaker.metricsAddress,
   });
   status.set(async () =>

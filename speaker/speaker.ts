@@ -19,7 +19,7 @@ import {
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
 import { missingCapabilities } from './announce/capabilities.ts';
 import type { BindReport } from './forward/forwarder.ts';
-import { newCounterCell } from './forward/shared-limit.ts';
+import { limitMax, newCounterCell, newLimitCell, setLimitMax } from './forward/shared-limit.ts';
 import { type HealthSource, healthTargets } from './health/health-target.ts';
 import { SpeakerMetrics } from './metrics.ts';
 import type { DataPlane } from './plane/data-plane.ts';
@@ -34,8 +34,12 @@ export interface SpeakerOptions {
   readonly tablePath?: string;
   /** Worker threads; 0 forwards in the main thread. */
   readonly workers: number;
-  /** Open connections per speaker over all listeners; 0 is unlimited. */
-  readonly maxConnections: number;
+  /**
+   * Open connections per speaker over all listeners; 0 is unlimited. A function is asked again on
+   * every table apply with the number of listening sockets the data plane holds (one per listener
+   * and worker), so a cap sized from the descriptor limit shrinks as they grow.
+   */
+  readonly maxConnections: number | ((listeningSockets: number) => number);
   /** Upper bound of a drain on stop (each listener also has its own drain time). */
   readonly drainTimeoutMs: number;
   /** Where to serve metrics; null for nowhere. */
@@ -88,6 +92,8 @@ export class Speaker {
   readonly #plane: DataPlane;
   readonly #metrics: SpeakerMetrics;
   readonly #counters = new Map<string, Int32Array>();
+  /** Speaker-wide open connections and their cap, shared with every worker. */
+  readonly #speakerLimit: Int32Array;
   #served: ForwardingTable | null = null;
   /** What the data plane was given: the served table less the listeners the bind filter left out. */
   #bound: ForwardingTable = EMPTY_TABLE;
@@ -101,8 +107,9 @@ export class Speaker {
   #queue: Promise<unknown> = Promise.resolve();
   #stopping: Promise<void> | null = null;
 
-  private constructor(opts: SpeakerOptions, plane: DataPlane) {
+  private constructor(opts: SpeakerOptions, plane: DataPlane, speakerLimit: Int32Array) {
     this.#opts = opts;
+    this.#speakerLimit = speakerLimit;
     this.#log = opts.logger;
     this.#plane = plane;
     this.#portStart = opts.unprivilegedPortStart ?? unprivilegedPortStart();
@@ -123,7 +130,7 @@ export class Speaker {
       if (!read.result.ok) throw new UserError(read.result.problems);
       first = { table: read.result.value, text: read.text };
     }
-    const speakerCount = newCounterCell();
+    const speakerLimit = newLimitCell(typeof opts.maxConnections === 'number' ? opts.maxConnections : 0);
     const events = {
       onConnectFailure: (key: string) => opts.health.reportConnectFailure(key),
       onFatal: (err: Error) => {
@@ -138,12 +145,11 @@ export class Speaker {
             logger: opts.logger,
             logLevel: opts.logLevel ?? opts.logger.level,
             logFormat: opts.logFormat ?? 'json',
-            speakerCount,
-            speakerMax: opts.maxConnections,
+            speakerLimit,
             events,
           })
-        : new LocalPlane({ logger: opts.logger, events, speakerCount, speakerMax: opts.maxConnections });
-    const speaker = new Speaker(opts, plane);
+        : new LocalPlane({ logger: opts.logger, events, speakerLimit });
+    const speaker = new Speaker(opts, plane, speakerLimit);
     opts.health.onChange((change) => plane.setHealth([change]));
     try {
       await speaker.#apply(first.table, first.text, 'start', undefined);
@@ -257,6 +263,7 @@ export class Speaker {
     for (const key of this.#counters.keys()) if (!keys.has(key)) this.#counters.delete(key);
     this.#opts.health.setTargets(healthTargets(table.listeners));
     this.#warnLowPorts(planeTable.listeners);
+    this.#sizeConnectionCap(planeTable.listeners.length);
     const reports = await this.#plane.apply(planeTable, this.#opts.health.snapshot(), this.#counters);
     this.#served = table;
     this.#bound = planeTable;
@@ -274,6 +281,22 @@ export class Speaker {
     });
     this.events.emit('applied', table, reports);
     return reports;
+  }
+
+  /** The speaker-wide cap for `listeners` bound listeners, where it follows them; logged when it moves. */
+  #sizeConnectionCap(listeners: number): void {
+    const size = this.#opts.maxConnections;
+    if (typeof size === 'number') return;
+    const max = size(listeners * Math.max(1, this.#opts.workers));
+    const before = limitMax(this.#speakerLimit);
+    if (max === before) return;
+    setLimitMax(this.#speakerLimit, max);
+    this.#log.info({ event: 'connection-cap', maxConnections: max, listeners, before });
+  }
+
+  /** The speaker-wide connection cap now (0: none). */
+  get maxConnections(): number {
+    return limitMax(this.#speakerLimit);
   }
 
   /** Say once per port, before the bind fails, which capability a low port needs. */

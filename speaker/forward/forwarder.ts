@@ -9,7 +9,7 @@ import type { HealthChange, HealthState } from '../health/health-target.ts';
 import { diffListeners } from '../table-diff.ts';
 import { type BindFailure, ListenerRuntime } from './listener-runtime.ts';
 import type { ListenerStatsEntry } from './listener-stats.ts';
-import { newCounterCell } from './shared-limit.ts';
+import { newCounterCell, newLimitCell } from './shared-limit.ts';
 import { Sweeper, tickFor } from './sweeper.ts';
 import { checkTcpHandles } from './tcp-handles.ts';
 
@@ -26,17 +26,15 @@ export interface ForwarderOptions {
   readonly logger: Logger;
   /** Called for every failed backend connect, with the backend's health-target key. */
   readonly onConnectFailure: (healthKey: string) => void;
-  /** Speaker-wide open-connection counter (shared by all workers) and its limit, 0 for none. */
-  readonly speakerCount?: Int32Array;
-  readonly speakerMax?: number;
+  /** Speaker-wide open-connection count and limit (`newLimitCell`, shared by all workers); none if absent. */
+  readonly speakerLimit?: Int32Array;
 }
 
 /** The listeners and health state of one thread. */
 export class Forwarder {
   readonly #log: Logger;
   readonly #onConnectFailure: (healthKey: string) => void;
-  readonly #speakerCount: Int32Array;
-  readonly #speakerMax: number;
+  readonly #speakerLimit: Int32Array;
   readonly #sweeper = new Sweeper();
   readonly #live = new Map<string, ListenerRuntime>();
   readonly #retired = new Set<ListenerRuntime>();
@@ -47,8 +45,7 @@ export class Forwarder {
     checkTcpHandles();
     this.#log = opts.logger;
     this.#onConnectFailure = opts.onConnectFailure;
-    this.#speakerCount = opts.speakerCount ?? newCounterCell();
-    this.#speakerMax = opts.speakerMax ?? 0;
+    this.#speakerLimit = opts.speakerLimit ?? newLimitCell(0);
   }
 
   /** Version of the table being served, -1 before the first. */
@@ -91,8 +88,7 @@ export class Forwarder {
           sweeper: this.#sweeper,
           healthOf: (k) => this.#health.get(k) ?? 'unknown',
           connectFailed: (k) => this.reportConnectFailure(k),
-          speakerCount: this.#speakerCount,
-          speakerMax: this.#speakerMax,
+          speakerLimit: this.#speakerLimit,
         }),
       );
     }

@@ -17,7 +17,7 @@ import { Connection, type ConnectionOwner } from './connection.ts';
 import { FailOpen } from './fail-open.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
 import { resetClient } from './proxy-handle.ts';
-import { release, tryAcquire } from './shared-limit.ts';
+import { release, tryAcquire, tryAcquireLimit } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
 import type { Sweepable, Sweeper } from './sweeper.ts';
 import type { PeerName, TcpHandle } from './tcp-handles.ts';
@@ -36,9 +36,8 @@ export interface ListenerDeps {
   healthOf(key: string): HealthState;
   /** A connect to a backend of this target failed (passive health). */
   connectFailed(healthKey: string): void;
-  /** Speaker-wide count of open connections and its limit (0: none). */
-  readonly speakerCount: Int32Array;
-  readonly speakerMax: number;
+  /** Speaker-wide count of open connections and its limit (`newLimitCell`). */
+  readonly speakerLimit: Int32Array;
 }
 
 type RuntimeState = 'idle' | 'binding' | 'bound' | 'draining' | 'closed';
@@ -250,7 +249,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       this.#reject(client, 'limit');
       return;
     }
-    if (!tryAcquire(this.#deps.speakerCount, this.#deps.speakerMax)) {
+    if (!tryAcquireLimit(this.#deps.speakerLimit)) {
       release(this.#count);
       this.#reject(client, 'speaker-limit');
       return;
@@ -259,7 +258,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     const slot = this.picker.pick(hash, null);
     if (slot === null) {
       release(this.#count);
-      release(this.#deps.speakerCount);
+      release(this.#deps.speakerLimit);
       this.#reject(client, 'no-backend');
       return;
     }
@@ -316,7 +315,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#size--;
     this.stats.active--;
     release(this.#count);
-    release(this.#deps.speakerCount);
+    release(this.#deps.speakerLimit);
     if (this.#size === 0 && this.#state === 'draining') this.#finishDrain();
   }
 

@@ -28,3 +28,28 @@ export function release(cell: Int32Array): void {
 export function current(cell: Int32Array): number {
   return Atomics.load(cell, 0);
 }
+
+/**
+ * A speaker-wide limit: the open count and, beside it, the maximum (0: unlimited), which the main
+ * thread may change at any time (the descriptor budget moves with the listening sockets).
+ */
+export function newLimitCell(max: number): Int32Array {
+  const cell = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+  Atomics.store(cell, 1, max);
+  return cell;
+}
+
+/** Change the maximum of a `newLimitCell`; connections already open stay open. */
+export function setLimitMax(cell: Int32Array, max: number): void {
+  Atomics.store(cell, 1, max);
+}
+
+/** The maximum of a `newLimitCell` now. */
+export function limitMax(cell: Int32Array): number {
+  return Atomics.load(cell, 1);
+}
+
+/** `tryAcquire` on a `newLimitCell` against its own current maximum. */
+export function tryAcquireLimit(cell: Int32Array): boolean {
+  return tryAcquire(cell, Atomics.load(cell, 1));
+}

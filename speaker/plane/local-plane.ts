@@ -14,14 +14,12 @@ export class LocalPlane implements DataPlane {
   constructor(opts: {
     logger: Logger;
     events: DataPlaneEvents;
-    speakerCount: Int32Array;
-    speakerMax: number;
+    speakerLimit: Int32Array;
   }) {
     this.forwarder = new Forwarder({
       logger: opts.logger,
       onConnectFailure: opts.events.onConnectFailure,
-      speakerCount: opts.speakerCount,
-      speakerMax: opts.speakerMax,
+      speakerLimit: opts.speakerLimit,
     });
   }
 

@@ -10,9 +10,8 @@ export interface WorkerInit {
   readonly index: number;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
-  /** Speaker-wide open-connection counter, on a SharedArrayBuffer. */
-  readonly speakerCount: Int32Array;
-  readonly speakerMax: number;
+  /** Speaker-wide open-connection count and limit (`newLimitCell`), on a SharedArrayBuffer. */
+  readonly speakerLimit: Int32Array;
 }
 
 /** Main thread to worker. Requests carry a sequence number that the reply echoes. */

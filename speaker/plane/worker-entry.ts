@@ -23,8 +23,7 @@ const send = (msg: FromWorker) => port.postMessage(msg);
 const forwarder = new Forwarder({
   logger,
   onConnectFailure: (key) => send({ type: 'connect-failure', key }),
-  speakerCount: init.speakerCount,
-  speakerMax: init.speakerMax,
+  speakerLimit: init.speakerLimit,
 });
 
 port.on('message', (msg: ToWorker) => {

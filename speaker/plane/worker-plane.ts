@@ -21,8 +21,8 @@ export interface WorkerPlaneOptions {
   readonly logger: Logger;
   readonly logLevel: string;
   readonly logFormat: LogFormat;
-  readonly speakerCount: Int32Array;
-  readonly speakerMax: number;
+  /** Speaker-wide open-connection count and limit (`newLimitCell`). */
+  readonly speakerLimit: Int32Array;
   readonly events: DataPlaneEvents;
 }
 
@@ -84,8 +84,7 @@ export class WorkerPlane implements DataPlane {
         index,
         logLevel: opts.logLevel,
         logFormat: opts.logFormat,
-        speakerCount: opts.speakerCount,
-        speakerMax: opts.speakerMax,
+        speakerLimit: opts.speakerLimit,
       };
       const worker = new Worker(url, { workerData: init, execArgv, name: `switchyard-worker-${index}` });
       const h = new WorkerHandle(worker);

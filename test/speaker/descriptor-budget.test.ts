@@ -2,9 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { UserError } from '../../shared/errors.ts';
 import {
+  type ConnectionCap,
   connectionCap,
   parseMaxConnections,
   RESERVED_DESCRIPTORS,
+  speakerCap,
   startupConnectionCap,
 } from '../../speaker/descriptor-budget.ts';
 
@@ -25,8 +27,26 @@ describe('--max-connections and the descriptor budget', () => {
       max: Math.floor((20_000 - 40 - RESERVED_DESCRIPTORS) / 2),
       source: 'descriptors',
       descriptorLimit: 20_000,
+      inUse: 40,
       warning: null,
     });
+  });
+
+  it('auto is sized again for the listening sockets of each table, never below 1', () => {
+    const cap = connectionCap('auto', 20_000, 40);
+    assert.ok(cap.max !== null);
+    const size = speakerCap(cap as ConnectionCap);
+    assert.equal(typeof size, 'function');
+    const sized = size as (sockets: number) => number;
+    assert.equal(sized(0), cap.max);
+    // 1,000 listeners on 2 workers hold 2,000 descriptors: 1,000 connections fewer.
+    assert.equal(sized(2000), cap.max - 1000);
+    assert.equal(sized(50_000), 1);
+  });
+
+  it('an explicit or unknown cap is a fixed number', () => {
+    assert.equal(speakerCap(connectionCap(500, 20_000, 40) as ConnectionCap), 500);
+    assert.equal(speakerCap(connectionCap('auto', null, null) as ConnectionCap), 0);
   });
 
   it('auto without a known limit is unlimited, as before', () => {
@@ -34,6 +54,7 @@ describe('--max-connections and the descriptor budget', () => {
       max: 0,
       source: 'unlimited',
       descriptorLimit: null,
+      inUse: null,
       warning: null,
     });
   });
@@ -46,7 +67,7 @@ describe('--max-connections and the descriptor budget', () => {
 
   it('an explicit cap is kept as given, with a warning when the limit cannot hold it', () => {
     const fits = connectionCap(1000, 20_000, 40);
-    assert.deepEqual(fits, { max: 1000, source: 'flag', descriptorLimit: 20_000, warning: null });
+    assert.deepEqual(fits, { max: 1000, source: 'flag', descriptorLimit: 20_000, inUse: 40, warning: null });
     const over = connectionCap(50_000, 20_000, 40);
     assert.equal(over.max, 50_000);
     assert.match('warning' in over ? String(over.warning) : '', /holds about 9916 connections/);

@@ -1,9 +1,11 @@
 /** An in-process Forwarder serving one table on loopback, with its passive failures recorded. */
+
 import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { type BindReport, Forwarder } from '../../speaker/forward/forwarder.ts';
 import type { ListenerRuntime } from '../../speaker/forward/listener-runtime.ts';
 import type { ListenerStats } from '../../speaker/forward/listener-stats.ts';
+import { newLimitCell } from '../../speaker/forward/shared-limit.ts';
 import type { HealthState } from '../../speaker/health/health-target.ts';
 
 /** A running in-process forwarder. */
@@ -28,7 +30,7 @@ export async function startForwarder(
   const forwarder = new Forwarder({
     logger: silentLogger(),
     onConnectFailure: (k) => failures.push(k),
-    speakerMax: opts.speakerMax ?? 0,
+    speakerLimit: newLimitCell(opts.speakerMax ?? 0),
   });
   const reports = await forwarder.apply(table, opts.health ?? new Map(), new Map());
   const runtime = (key: string) => {

@@ -1,0 +1,96 @@
+/**
+ * The speaker-wide cap sized from the descriptor budget follows the listening sockets of each table
+ * (one per listener and worker thread), and the worker threads enforce the new cap at once.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { silentLogger } from '../../shared/log.ts';
+import { Speaker } from '../../speaker/speaker.ts';
+import {
+  type Backend,
+  connectClient,
+  freePort,
+  listenerDoc,
+  loopbackAddress,
+  startBackend,
+  table,
+  within,
+} from './loopback.ts';
+import { RecordingHealth } from './recording-health.ts';
+
+const WORKERS = 2;
+/** A budget of 12 connections, less one per listening socket. */
+const budget = (sockets: number) => Math.max(1, 12 - sockets);
+
+describe('speaker-wide cap that follows the listening sockets', { timeout: 30_000 }, () => {
+  let backend: Backend;
+  let speaker: Speaker;
+  const listeners: Record<string, unknown>[] = [];
+
+  before(async () => {
+    backend = await startBackend();
+    for (let i = 0; i < 3; i++) {
+      const vip = loopbackAddress();
+      listeners.push(
+        listenerDoc({
+          service: `default/web-${i}`,
+          vip,
+          port: await freePort(vip),
+          backends: [{ address: backend.address, nodePort: backend.port }],
+        }),
+      );
+    }
+    speaker = await Speaker.start({
+      workers: WORKERS,
+      maxConnections: budget,
+      drainTimeoutMs: 500,
+      metricsAt: null,
+      logger: silentLogger(),
+      registry: new Registry(),
+      health: new RecordingHealth(),
+    });
+  });
+
+  after(async () => {
+    await speaker?.stop();
+    await backend?.close();
+  });
+
+  it('is sized for each table and enforced by every worker', async () => {
+    await speaker.serve(table(listeners.slice(0, 1), 1), 'test');
+    assert.equal(speaker.maxConnections, 12 - 1 * WORKERS);
+    await speaker.serve(table(listeners, 2), 'test');
+    assert.equal(speaker.maxConnections, 12 - 3 * WORKERS);
+
+    // 6 admitted over the three listeners (whichever worker accepts), the 7th reset.
+    const vip = listeners[0]!['vip'] as string;
+    const port = listeners[0]!['port'] as number;
+    const open: Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = await connectClient(vip, port);
+      open.push(s);
+      s.write('x');
+      await within(5000, `client ${i + 1} to be proxied`, once(s, 'data'));
+    }
+    // The reset may come before or after the client saw its connect complete.
+    const extra = connect({ host: vip, port });
+    const ended = await within(
+      5000,
+      'the seventh client to be reset',
+      new Promise<string>((resolve) => {
+        extra.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        extra.on('close', () => resolve('closed'));
+      }),
+    );
+    assert.match(ended, /ECONNRESET|closed/);
+    const rejected = (await speaker.plane.stats()).map((l) => l.stats.rejected['speaker-limit']);
+    assert.equal(
+      rejected.reduce((a, b) => a + b, 0),
+      1,
+    );
+    for (const s of open) s.destroy();
+  });
+});
