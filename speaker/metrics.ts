@@ -14,6 +14,8 @@ export interface MetricsSources {
   stats(): Promise<ListenerStatsEntry[]>;
   /** Health of every probe target. */
   health(): ReadonlyMap<string, HealthState>;
+  /** Client connections open over the whole speaker, and the speaker-wide cap (0: none). */
+  connections(): { readonly active: number; readonly max: number };
 }
 
 const HEALTH_STATES: readonly HealthState[] = ['healthy', 'unhealthy', 'unknown'];
@@ -141,6 +143,22 @@ export class SpeakerMetrics {
           this.inc({ ...l, kind: 'half_closed' }, e.stats.halfClosedTimeouts);
           this.inc({ ...l, kind: 'drain' }, e.stats.drainClosed);
         }
+      },
+    });
+    new Gauge({
+      name: 'switchyard_speaker_connections_active',
+      help: 'Client connections open now over every listener and worker, as counted against --max-connections.',
+      registers,
+      collect() {
+        this.set(sources.connections().active);
+      },
+    });
+    new Gauge({
+      name: 'switchyard_speaker_connections_max',
+      help: 'The speaker-wide connection cap (--max-connections, sized from the descriptor limit by default); 0: none.',
+      registers,
+      collect() {
+        this.set(sources.connections().max);
       },
     });
     new Gauge({

@@ -19,7 +19,7 @@ import {
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
 import { missingCapabilities } from './announce/capabilities.ts';
 import type { BindReport } from './forward/forwarder.ts';
-import { limitMax, newCounterCell, newLimitCell, setLimitMax } from './forward/shared-limit.ts';
+import { current, limitMax, newCounterCell, newLimitCell, setLimitMax } from './forward/shared-limit.ts';
 import { type HealthSource, healthTargets } from './health/health-target.ts';
 import { SpeakerMetrics } from './metrics.ts';
 import type { DataPlane } from './plane/data-plane.ts';
@@ -116,6 +116,7 @@ export class Speaker {
     this.#metrics = new SpeakerMetrics(opts.registry, {
       stats: () => plane.stats(),
       health: () => opts.health.snapshot(),
+      connections: () => ({ active: current(speakerLimit), max: limitMax(speakerLimit) }),
     });
   }
 

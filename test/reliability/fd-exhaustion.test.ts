@@ -174,6 +174,8 @@ describe('a client flood against the default descriptor budget (--max-connection
       CLIENTS - cap,
     );
     assert.equal(metricValue(during, 'switchyard_listener_rejected_total', { reason: 'local-resources' }), 0);
+    assert.equal(metricValue(during, 'switchyard_speaker_connections_max'), cap);
+    assert.equal(metricValue(during, 'switchyard_speaker_connections_active'), cap);
     assert.equal(metricValue(during, 'switchyard_listener_rejected_total', { reason: 'no-backend' }), 0);
     assert.equal(speaker.lines.filter((l) => l['event'] === 'accept-failed').length, 0);
     await closeAll(held);
