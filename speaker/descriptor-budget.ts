@@ -50,17 +50,17 @@ export function readDescriptorUse(): { limit: number | null; inUse: number | nul
 }
 
 /**
- * The cap for `flag` given the descriptor `limit`, the descriptors already `inUse` and the
- * listening sockets still to come. `auto` with too few descriptors to hold even one connection is a
+ * The cap for `flag` given the descriptor `limit`, the descriptors already `inUse` and the other
+ * sockets still to come (listeners, health probes). `auto` with too few descriptors to hold even one connection is a
  * start-up error (a null `max`, with the problem), since that speaker could forward nothing.
  */
 export function connectionCap(
   flag: MaxConnectionsFlag,
   limit: number | null,
   inUse: number | null,
-  listeningSockets = 0,
+  otherSockets = 0,
 ): ConnectionCap | { readonly max: null; readonly problem: string } {
-  const spare = limit === null ? null : limit - (inUse ?? 0) - listeningSockets - RESERVED_DESCRIPTORS;
+  const spare = limit === null ? null : limit - (inUse ?? 0) - otherSockets - RESERVED_DESCRIPTORS;
   const fits = spare === null ? null : Math.floor(spare / 2);
   if (flag === 'auto') {
     if (limit === null || fits === null) {
@@ -82,11 +82,11 @@ export function connectionCap(
 }
 
 /**
- * What the speaker is given as its cap: a cap derived from descriptors is sized again for the
- * listening sockets of every table (each holds a descriptor too), down to 1 when they take it all;
- * any other cap is a fixed number.
+ * What the speaker is given as its cap: a cap derived from descriptors is sized again for the other
+ * sockets of every table (listeners, health probes; each holds a descriptor too), down to 1 when
+ * they take it all; any other cap is a fixed number.
  */
-export function speakerCap(cap: ConnectionCap): number | ((listeningSockets: number) => number) {
+export function speakerCap(cap: ConnectionCap): number | ((otherSockets: number) => number) {
   if (cap.source !== 'descriptors') return cap.max;
   return (sockets) => Math.max(1, connectionCap('auto', cap.descriptorLimit, cap.inUse, sockets).max ?? 1);
 }

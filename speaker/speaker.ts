@@ -36,10 +36,11 @@ export interface SpeakerOptions {
   readonly workers: number;
   /**
    * Open connections per speaker over all listeners; 0 is unlimited. A function is asked again on
-   * every table apply with the number of listening sockets the data plane holds (one per listener
-   * and worker), so a cap sized from the descriptor limit shrinks as they grow.
+   * every table apply with the number of other sockets the table makes the speaker hold (one per
+   * listener and worker, one per health target), so a cap sized from the descriptor limit shrinks
+   * as they grow.
    */
-  readonly maxConnections: number | ((listeningSockets: number) => number);
+  readonly maxConnections: number | ((otherSockets: number) => number);
   /** Upper bound of a drain on stop (each listener also has its own drain time). */
   readonly drainTimeoutMs: number;
   /** Where to serve metrics; null for nowhere. */
@@ -262,9 +263,10 @@ export class Speaker {
     const keys = new Set(table.listeners.map(listenerKey));
     for (const key of keys) if (!this.#counters.has(key)) this.#counters.set(key, newCounterCell());
     for (const key of this.#counters.keys()) if (!keys.has(key)) this.#counters.delete(key);
-    this.#opts.health.setTargets(healthTargets(table.listeners));
+    const targets = healthTargets(table.listeners);
+    this.#opts.health.setTargets(targets);
     this.#warnLowPorts(planeTable.listeners);
-    this.#sizeConnectionCap(planeTable.listeners.length);
+    this.#sizeConnectionCap(planeTable.listeners.length, targets.length);
     const reports = await this.#plane.apply(planeTable, this.#opts.health.snapshot(), this.#counters);
     this.#served = table;
     this.#bound = planeTable;
@@ -284,15 +286,18 @@ export class Speaker {
     return reports;
   }
 
-  /** The speaker-wide cap for `listeners` bound listeners, where it follows them; logged when it moves. */
-  #sizeConnectionCap(listeners: number): void {
+  /**
+   * The speaker-wide cap for `listeners` bound listeners (a socket each per worker) and `targets`
+   * health targets (a socket each while probed), where the cap follows them; logged when it moves.
+   */
+  #sizeConnectionCap(listeners: number, targets: number): void {
     const size = this.#opts.maxConnections;
     if (typeof size === 'number') return;
-    const max = size(listeners * Math.max(1, this.#opts.workers));
+    const max = size(listeners * Math.max(1, this.#opts.workers) + targets);
     const before = limitMax(this.#speakerLimit);
     if (max === before) return;
     setLimitMax(this.#speakerLimit, max);
-    this.#log.info({ event: 'connection-cap', maxConnections: max, listeners, before });
+    this.#log.info({ event: 'connection-cap', maxConnections: max, listeners, targets, before });
   }
 
   /** The speaker-wide connection cap now (0: none). */

@@ -1,6 +1,7 @@
 /**
- * The speaker-wide cap sized from the descriptor budget follows the listening sockets of each table
- * (one per listener and worker thread), and the worker threads enforce the new cap at once.
+ * The speaker-wide cap sized from the descriptor budget follows the sockets each table makes the
+ * speaker hold (one per listener and worker thread, one per health target), and the worker threads
+ * enforce the new cap at once.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -22,10 +23,10 @@ import {
 import { RecordingHealth } from './recording-health.ts';
 
 const WORKERS = 2;
-/** A budget of 12 connections, less one per listening socket. */
-const budget = (sockets: number) => Math.max(1, 12 - sockets);
+/** A budget of 14 connections, less one per other socket. */
+const budget = (sockets: number) => Math.max(1, 14 - sockets);
 
-describe('speaker-wide cap that follows the listening sockets', { timeout: 30_000 }, () => {
+describe('speaker-wide cap that follows the sockets a table needs', { timeout: 30_000 }, () => {
   let backend: Backend;
   let speaker: Speaker;
   const listeners: Record<string, unknown>[] = [];
@@ -61,15 +62,17 @@ describe('speaker-wide cap that follows the listening sockets', { timeout: 30_00
 
   it('is sized for each table and enforced by every worker', async () => {
     await speaker.serve(table(listeners.slice(0, 1), 1), 'test');
-    assert.equal(speaker.maxConnections, 12 - 1 * WORKERS);
+    // Every listener has the same one backend: one health target.
+    assert.equal(speaker.maxConnections, 14 - 1 * WORKERS - 1);
     await speaker.serve(table(listeners, 2), 'test');
-    assert.equal(speaker.maxConnections, 12 - 3 * WORKERS);
+    assert.equal(speaker.maxConnections, 14 - 3 * WORKERS - 1);
 
-    // 6 admitted over the three listeners (whichever worker accepts), the 7th reset.
+    // The cap's worth admitted (whichever worker accepts), the next one reset.
+    const cap = speaker.maxConnections;
     const vip = listeners[0]!['vip'] as string;
     const port = listeners[0]!['port'] as number;
     const open: Socket[] = [];
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < cap; i++) {
       const s = await connectClient(vip, port);
       open.push(s);
       s.write('x');
@@ -79,7 +82,7 @@ describe('speaker-wide cap that follows the listening sockets', { timeout: 30_00
     const extra = connect({ host: vip, port });
     const ended = await within(
       5000,
-      'the seventh client to be reset',
+      'the client over the cap to be reset',
       new Promise<string>((resolve) => {
         extra.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
         extra.on('close', () => resolve('closed'));
