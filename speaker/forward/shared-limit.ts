@@ -31,7 +31,7 @@ export function current(cell: Int32Array): number {
 
 /**
  * A speaker-wide limit: the open count and, beside it, the maximum (0: unlimited), which the main
- * thread may change at any time (the descriptor budget moves with the listening sockets).
+ * thread may change at any time (a cap sized from the descriptor budget moves with each table).
  */
 export function newLimitCell(max: number): Int32Array {
   const cell = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
