@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
+import { eventually } from '../store/await-events.ts';
 import { clientSources, closeAll } from './load.ts';
 import { cpuShare } from './proc-stats.ts';
 import { report, scaled } from './scale.ts';
@@ -71,7 +72,11 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function startRig(maxConnections: number | undefined): Promise<Rig> {
+/**
+ * TCP health checks every `healthInterval`. The no-cap case probes often, so that many probes meet
+ * the exhaustion: each must be counted as the speaker's own shortage, never as the backend's failure.
+ */
+async function startRig(maxConnections: number | undefined, healthInterval = '2s'): Promise<Rig> {
   const dir = await mkdtemp(join(tmpdir(), 'switchyard-emfile-'));
   const backendAddress = loopbackAddress();
   const server: Server = createServer((s) => {
@@ -85,9 +90,13 @@ async function startRig(maxConnections: number | undefined): Promise<Rig> {
   const port = await freePort(vip);
   const speaker = await startSpeakerProcess({
     tablePath: join(dir, 'table.json'),
-    table: singleListenerTable('emfile/web', vip, port, [
-      { address: backendAddress, port: (server.address() as AddressInfo).port },
-    ]),
+    table: singleListenerTable(
+      'emfile/web',
+      vip,
+      port,
+      [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
+      { healthCheck: { type: 'tcp', interval: healthInterval, timeout: '1s' } },
+    ),
     workers: 1,
     nofile: NOFILE,
     ...(maxConnections !== undefined ? { maxConnections } : {}),
@@ -188,7 +197,7 @@ describe('file-descriptor exhaustion of the real speaker (--max-connections 0)',
   let held: Socket[] = [];
 
   before(async () => {
-    rig = await startRig(0);
+    rig = await startRig(0, '100ms');
   });
 
   after(async () => {
@@ -201,6 +210,13 @@ describe('file-descriptor exhaustion of the real speaker (--max-connections 0)',
   }, async () => {
     const { speaker, vip, port } = rig;
     const sources = clientSources(4);
+    // A backend proven healthy before the flood, so "still healthy" after it means something.
+    await eventually(
+      async () =>
+        metricValue(await speaker.metrics(), 'switchyard_backend_health_state', { state: 'healthy' }) === 1,
+      10_000,
+      'the backend to be probed healthy',
+    );
     const baseline = speaker.sample();
     const { outcomes, served } = await flood(vip, port, sources);
     held = served;
@@ -252,6 +268,7 @@ describe('file-descriptor exhaustion of the real speaker (--max-connections 0)',
       localResources: metricValue(afterText, 'switchyard_listener_rejected_total', {
         reason: 'local-resources',
       }),
+      localProbes: metricValue(afterText, 'switchyard_health_checks_total', { result: 'local' }),
       acceptFailedLogs: speaker.lines.filter((l) => l['event'] === 'accept-failed').length,
       logLines: speaker.lines.length,
     });
@@ -266,7 +283,15 @@ describe('file-descriptor exhaustion of the real speaker (--max-connections 0)',
       0,
       'no client turned away as if the backend were down',
     );
-    assert.equal(metricValue(afterText, 'switchyard_backend_health_state', { state: 'healthy' }), 1);
+    assert.ok(
+      metricValue(afterText, 'switchyard_health_checks_total', { result: 'local' }) > 0,
+      'health probes met the exhaustion',
+    );
+    assert.equal(
+      metricValue(afterText, 'switchyard_backend_health_state', { state: 'healthy' }),
+      1,
+      'the backend stayed healthy through probes that could not start',
+    );
     assert.ok(recoveredMs < 1000, `recovered after ${recoveredMs} ms`);
     // Hundreds of clients turned away, but the log says so per episode, not per client.
     assert.ok(speaker.lines.length < 30, `${speaker.lines.length} log lines`);
