@@ -7,21 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, type Hash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
+import { within } from '../speaker/loopback.ts';
+import { type BackedSpeaker, startBackedSpeaker } from './backed-speaker.ts';
 import { clientSources } from './load.ts';
 import { TCP_STATE, tcpSockets } from './proc-stats.ts';
 import { report, scaled, suiteSeed } from './scale.ts';
-import {
-  metricValue,
-  type SpeakerProcess,
-  singleListenerTable,
-  startSpeakerProcess,
-} from './speaker-process.ts';
+import { metricValue } from './speaker-process.ts';
 
 const CONNECTIONS = scaled(40, 1000);
 const BYTES_EACH_WAY = scaled(1, 10) * 2 ** 20;
@@ -111,20 +104,13 @@ interface Record_ {
 describe('byte-exact relay with random half-closes through the real speaker', {
   timeout: scaled(120_000, 2_100_000),
 }, () => {
-  let dir: string;
-  let speaker: SpeakerProcess;
-  let server: Server;
-  let backendAddress: string;
-  let vip: string;
-  let port: number;
+  let rig: BackedSpeaker;
   const records = new Map<number, Record_>();
   const seed = suiteSeed();
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'switchyard-bytes-'));
-    backendAddress = loopbackAddress();
     // The backend learns id, byte count and mode from a 9-byte header, then plays its part.
-    server = createServer({ allowHalfOpen: true }, (s) => {
+    const server = createServer({ allowHalfOpen: true }, (s) => {
       s.on('error', () => {});
       let header = Buffer.alloc(0);
       const onHeader = (d: Buffer) => {
@@ -165,33 +151,22 @@ describe('byte-exact relay with random half-closes through the real speaker', {
         if (header.length < HEADER) s.end();
       });
     });
-    await new Promise<void>((resolve) =>
-      server.listen({ host: backendAddress, port: 0, backlog: 2048 }, resolve),
-    );
-    vip = loopbackAddress();
-    port = await freePort(vip);
-    speaker = await startSpeakerProcess({
-      tablePath: join(dir, 'table.json'),
-      table: singleListenerTable(
-        'bytes/stream',
-        vip,
-        port,
-        [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
-        { timeouts: { connect: '5s', idle: '2m', halfClosed: '2m', drain: '5s' } },
-      ),
-      workers: 1,
+    rig = await startBackedSpeaker({
+      service: 'bytes/stream',
+      server,
+      backlog: 2048,
+      listener: { timeouts: { connect: '5s', idle: '2m', halfClosed: '2m', drain: '5s' } },
     });
   });
 
   after(async () => {
-    speaker?.kill();
-    server?.close();
-    await rm(dir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   it(`relays ${CONNECTIONS} concurrent connections of ${BYTES_EACH_WAY / 2 ** 20} MiB each way byte-exact, and no socket lingers half-closed`, {
     timeout: scaled(60_000, 1_800_000),
   }, async () => {
+    const { speaker, vip, port, backendAddress } = rig;
     const sources = clientSources(8);
     const random = rng(seed);
     const modeCounts = new Map<Mode, number>();

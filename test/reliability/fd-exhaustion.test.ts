@@ -12,22 +12,15 @@
  * of descriptors freeing.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
+import { within } from '../speaker/loopback.ts';
 import { eventually } from '../store/await-events.ts';
+import { type BackedSpeaker, startBackedSpeaker } from './backed-speaker.ts';
 import { clientSources, closeAll } from './load.ts';
 import { cpuShare } from './proc-stats.ts';
 import { report, scaled } from './scale.ts';
-import {
-  metricValue,
-  type SpeakerProcess,
-  singleListenerTable,
-  startSpeakerProcess,
-} from './speaker-process.ts';
+import { metricValue } from './speaker-process.ts';
 
 const NOFILE = 256;
 const CLIENTS = 400;
@@ -64,53 +57,23 @@ function attempt(
   });
 }
 
-/** An echo backend and a one-listener speaker in front of it under `ulimit -n NOFILE`. */
-interface Rig {
-  readonly speaker: SpeakerProcess;
-  readonly vip: string;
-  readonly port: number;
-  close(): Promise<void>;
-}
-
 /**
- * TCP health checks every `healthInterval`. The no-cap case probes often, so that many probes meet
- * the exhaustion: each must be counted as the speaker's own shortage, never as the backend's failure.
+ * An echo backend and a one-listener speaker in front of it under `ulimit -n NOFILE`, with TCP health
+ * checks every `healthInterval`. The no-cap case probes often, so that many probes meet the
+ * exhaustion: each must be counted as the speaker's own shortage, never as the backend's failure.
  */
-async function startRig(maxConnections: number | undefined, healthInterval = '2s'): Promise<Rig> {
-  const dir = await mkdtemp(join(tmpdir(), 'switchyard-emfile-'));
-  const backendAddress = loopbackAddress();
-  const server: Server = createServer((s) => {
+function startRig(maxConnections: number | undefined, healthInterval = '2s'): Promise<BackedSpeaker> {
+  const server = createServer((s) => {
     s.on('error', () => {});
     s.pipe(s);
   });
-  await new Promise<void>((resolve) =>
-    server.listen({ host: backendAddress, port: 0, backlog: 1024 }, resolve),
-  );
-  const vip = loopbackAddress();
-  const port = await freePort(vip);
-  const speaker = await startSpeakerProcess({
-    tablePath: join(dir, 'table.json'),
-    table: singleListenerTable(
-      'emfile/web',
-      vip,
-      port,
-      [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
-      { healthCheck: { type: 'tcp', interval: healthInterval, timeout: '1s' } },
-    ),
-    workers: 1,
-    nofile: NOFILE,
-    ...(maxConnections !== undefined ? { maxConnections } : {}),
+  return startBackedSpeaker({
+    service: 'emfile/web',
+    server,
+    backlog: 1024,
+    listener: { healthCheck: { type: 'tcp', interval: healthInterval, timeout: '1s' } },
+    speaker: { nofile: NOFILE, ...(maxConnections !== undefined ? { maxConnections } : {}) },
   });
-  return {
-    speaker,
-    vip,
-    port,
-    close: async () => {
-      speaker.kill();
-      server.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 /** Open `CLIENTS` clients at once and count how each attempt ended; the served ones stay open. */
@@ -134,7 +97,7 @@ async function flood(vip: string, port: number, sources: readonly string[]) {
 describe('a client flood against the default descriptor budget (--max-connections auto)', {
   timeout: 120_000,
 }, () => {
-  let rig: Rig;
+  let rig: BackedSpeaker;
   let held: Socket[] = [];
 
   before(async () => {
@@ -193,7 +156,7 @@ describe('a client flood against the default descriptor budget (--max-connection
 });
 
 describe('file-descriptor exhaustion of the real speaker (--max-connections 0)', { timeout: 120_000 }, () => {
-  let rig: Rig;
+  let rig: BackedSpeaker;
   let held: Socket[] = [];
 
   before(async () => {

@@ -5,20 +5,13 @@
  * half-closed timeout), and must come back to its baseline of descriptors and open connections.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { type AddressInfo, connect, createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
+import { within } from '../speaker/loopback.ts';
+import { type BackedSpeaker, startBackedSpeaker } from './backed-speaker.ts';
 import { clientSources } from './load.ts';
 import { report, scaled, suiteSeed } from './scale.ts';
-import {
-  metricValue,
-  type SpeakerProcess,
-  singleListenerTable,
-  startSpeakerProcess,
-} from './speaker-process.ts';
+import { metricValue } from './speaker-process.ts';
 
 const CONNECTIONS = scaled(1000, 10_000);
 const CONCURRENCY = scaled(100, 500);
@@ -34,12 +27,7 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 describe('reset storm through the real speaker', { timeout: scaled(120_000, 900_000) }, () => {
-  let dir: string;
-  let server: Server;
-  let backendAddress: string;
-  let speaker: SpeakerProcess;
-  let vip: string;
-  let port: number;
+  let rig: BackedSpeaker;
   /** When the backend saw the close of connection `id` (client resets). */
   const backendClosedAt = new Map<number, number>();
   /** When the backend reset connection `id` (backend resets). */
@@ -49,9 +37,7 @@ describe('reset storm through the real speaker', { timeout: scaled(120_000, 900_
   const burst = Buffer.alloc(BURST, 0x5a);
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'switchyard-resets-'));
-    backendAddress = loopbackAddress();
-    server = createServer((s) => {
+    const server = createServer((s) => {
       s.on('error', () => {});
       s.once('readable', () => {
         const head = s.read(4) as Buffer | null;
@@ -71,33 +57,22 @@ describe('reset storm through the real speaker', { timeout: scaled(120_000, 900_
           }, delay);
       });
     });
-    await new Promise<void>((resolve) =>
-      server.listen({ host: backendAddress, port: 0, backlog: 1024 }, resolve),
-    );
-    vip = loopbackAddress();
-    port = await freePort(vip);
-    speaker = await startSpeakerProcess({
-      tablePath: join(dir, 'table.json'),
-      table: singleListenerTable(
-        'resets/web',
-        vip,
-        port,
-        [{ address: backendAddress, port: (server.address() as AddressInfo).port }],
-        { timeouts: { connect: '2s', idle: '60s', halfClosed: '60s', drain: '5s' } },
-      ),
-      workers: 1,
+    rig = await startBackedSpeaker({
+      service: 'resets/web',
+      server,
+      backlog: 1024,
+      listener: { timeouts: { connect: '2s', idle: '60s', halfClosed: '60s', drain: '5s' } },
     });
   });
 
   after(async () => {
-    speaker?.kill();
-    server?.close();
-    await rm(dir, { recursive: true, force: true });
+    await rig?.close();
   });
 
   it(`survives ${CONNECTIONS} mid-stream resets from both sides: no exception, partners closed at once, descriptors back to baseline`, {
     timeout: scaled(60_000, 600_000),
   }, async () => {
+    const { speaker, vip, port } = rig;
     const seed = suiteSeed();
     let state = seed >>> 0;
     const random = () => {
