@@ -6,8 +6,9 @@
  *   its last resourceVersion (a relist happens only when that is gone: 410);
  * - a handler that throws becomes an unhandled rejection: here handlers only update a map and
  *   report, inside try/catch;
- * - `stop()` makes it emit an AbortError, and a stop during a LIST still opens the WATCH after it:
- *   both are recognised and suppressed while stopping;
+ * - `stop()` makes it emit an AbortError, a stop during a LIST still opens the WATCH after it, and
+ *   a stop while the WATCH request is in flight leaves that watch open for good (stop() aborts only
+ *   a watch already established): all three are recognised and dealt with while stopping;
  * - after a watch that ended cleanly it waits before watching again, 1 s doubling to 30 s and reset
  *   only by a restart, so a long-lived informer would end up 30 s behind after every routine
  *   server-side close, and the pending wait (not cancelled by its stop()) keeps a stopping process
@@ -100,6 +101,12 @@ class ReportingWatch extends Watch {
         done(err);
       },
     );
+    if (this.#stopping()) {
+      // A stop() that landed while the request was in flight: client-node's stop() found no
+      // controller to abort yet, and would leave this watch open for good.
+      controller.abort();
+      return controller;
+    }
     if (!failed) this.#established();
     return controller;
   }

@@ -2,8 +2,8 @@
  * A Kubernetes API server stand-in for tests: node:http on 127.0.0.1, port 0, speaking the real
  * REST and watch protocol well enough that `@kubernetes/client-node` runs against it unchanged.
  * Besides the API it offers test hooks: seed and read objects, cut every open watch, compact the
- * history (so old resourceVersions get 410), go unavailable and come back, count requests, and
- * write a kubeconfig that points at it.
+ * history (so old resourceVersions get 410), hold new watches before they are answered, go
+ * unavailable and come back, count requests, and write a kubeconfig that points at it.
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -46,6 +46,14 @@ export type UnavailableMode = 'refuse' | '503';
 /** How a cut watch ends: cleanly (as a server-side timeout) or by dropping the connection. */
 export type CutMode = 'end' | 'destroy';
 
+/** WATCH requests held before their response starts; see `FakeApiServer.holdWatches`. */
+export interface WatchHold {
+  /** Resolves once `count` watch requests are waiting. */
+  held(count: number): Promise<void>;
+  /** Answer every held watch, and stop holding new ones. */
+  release(): void;
+}
+
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 /** A running fake API server and its test hooks. */
@@ -62,6 +70,8 @@ export class FakeApiServer {
   readonly #idleWaiters: (() => void)[] = [];
   #port = 0;
   #unavailable: UnavailableMode | null = null;
+  /** Set while watches are held: each held request waits for `gate`. */
+  #watchHold: { gate: Promise<void>; waiting: number; onArrival: (() => void)[] } | null = null;
 
   private constructor(opts: FakeApiServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -169,6 +179,38 @@ export class FakeApiServer {
       else w.destroy();
     }
     return open.length;
+  }
+
+  /**
+   * Hold every new WATCH before its response starts, as a slow server (or a slow network) does,
+   * so a test can act while a client is still waiting for the watch to be established.
+   */
+  holdWatches(): WatchHold {
+    let open = (): void => {};
+    const hold = {
+      gate: new Promise<void>((resolve) => {
+        open = resolve;
+      }),
+      waiting: 0,
+      onArrival: [] as (() => void)[],
+    };
+    this.#watchHold = hold;
+    return {
+      held: (count) =>
+        new Promise((resolve) => {
+          const check = (): void => {
+            if (hold.waiting < count) return;
+            hold.onArrival.splice(hold.onArrival.indexOf(check), 1);
+            resolve();
+          };
+          hold.onArrival.push(check);
+          check();
+        }),
+      release: () => {
+        if (this.#watchHold === hold) this.#watchHold = null;
+        open();
+      },
+    };
   }
 
   /** Forget the change history: a watch from any earlier resourceVersion gets 410 Expired. */
@@ -306,6 +348,14 @@ export class FakeApiServer {
     if (!verb) return fail(status.methodNotAllowed(method, url.pathname));
     const raw = await this.#readBody(req);
     if (raw === null) return fail(status.tooLarge(MAX_BODY_BYTES));
+    const hold = verb === 'watch' ? this.#watchHold : null;
+    if (hold) {
+      hold.waiting++;
+      for (const check of [...hold.onArrival]) check();
+      await hold.gate;
+      // The client may have given up meanwhile; a response to a closed request is never sent.
+      if (req.socket.destroyed) return null;
+    }
     let body: Json = null;
     if (raw.length > 0) {
       try {

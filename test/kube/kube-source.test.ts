@@ -232,6 +232,26 @@ describe('KubeSource', { timeout: 60_000 }, () => {
       [],
     );
   });
+
+  it('closes a watch whose request was still in flight when stop() was called', async () => {
+    const hold = server.holdWatches();
+    const answered = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
+    try {
+      // A clean end makes every informer watch again, from its resourceVersion.
+      assert.equal(server.cutWatches('end'), RESOURCES.length);
+      await within(hold.held(RESOURCES.length), 5000, 'every informer to ask for a new watch');
+      await source.stop();
+    } finally {
+      hold.release();
+    }
+    await within(answered, 5000, 'the server to answer the held watches');
+    await within(server.noWatches(), 5000, 'every watch to close');
+    assert.equal(server.requestCount('watch'), 2 * RESOURCES.length, 'no watch after the held ones');
+    assert.deepEqual(
+      logs.events.filter((l) => l.level >= WARN),
+      [],
+    );
+  });
 });
 
 describe('KubeSource with poolNamespace', { timeout: 30_000 }, () => {
