@@ -54,6 +54,14 @@ export interface WatchHold {
   release(): void;
 }
 
+/** The server's side of a `WatchHold`. */
+interface WatchHoldState {
+  readonly gate: Promise<void>;
+  waiting: number;
+  /** `held(count)` calls not yet satisfied. */
+  readonly waiters: { readonly count: number; readonly resolve: () => void }[];
+}
+
 const MAX_BODY_BYTES = 3 * 1024 * 1024;
 
 /** A running fake API server and its test hooks. */
@@ -71,7 +79,7 @@ export class FakeApiServer {
   #port = 0;
   #unavailable: UnavailableMode | null = null;
   /** Set while watches are held: each held request waits for `gate`. */
-  #watchHold: { gate: Promise<void>; waiting: number; onArrival: (() => void)[] } | null = null;
+  #watchHold: WatchHoldState | null = null;
 
   private constructor(opts: FakeApiServerOptions) {
     this.token = opts.token ?? randomBytes(16).toString('hex');
@@ -187,25 +195,16 @@ export class FakeApiServer {
    */
   holdWatches(): WatchHold {
     let open = (): void => {};
-    const hold = {
-      gate: new Promise<void>((resolve) => {
-        open = resolve;
-      }),
-      waiting: 0,
-      onArrival: [] as (() => void)[],
-    };
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const hold: WatchHoldState = { gate, waiting: 0, waiters: [] };
     this.#watchHold = hold;
     return {
       held: (count) =>
-        new Promise((resolve) => {
-          const check = (): void => {
-            if (hold.waiting < count) return;
-            hold.onArrival.splice(hold.onArrival.indexOf(check), 1);
-            resolve();
-          };
-          hold.onArrival.push(check);
-          check();
-        }),
+        hold.waiting >= count
+          ? Promise.resolve()
+          : new Promise((resolve) => hold.waiters.push({ count, resolve })),
       release: () => {
         if (this.#watchHold === hold) this.#watchHold = null;
         open();
@@ -351,7 +350,13 @@ export class FakeApiServer {
     const hold = verb === 'watch' ? this.#watchHold : null;
     if (hold) {
       hold.waiting++;
-      for (const check of [...hold.onArrival]) check();
+      for (let i = hold.waiters.length - 1; i >= 0; i--) {
+        const w = hold.waiters[i]!;
+        if (w.count <= hold.waiting) {
+          hold.waiters.splice(i, 1);
+          w.resolve();
+        }
+      }
       await hold.gate;
       // The client may have given up meanwhile; a response to a closed request is never sent.
       if (req.socket.destroyed) return null;
