@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { StatusReport } from '../../shared/status-model.ts';
 import { runCli } from '../cli/run-cli.ts';
+import { eventually } from '../store/await-events.ts';
 import { type Child, exchange, freePort, startSwitchyard, statusManifest } from './status-fixture.ts';
 
 const VIPS = ['127.0.12.1', '127.0.12.2'];
@@ -42,6 +43,18 @@ describe('switchyard status against switchyard run (single process)', { timeout:
     for (let i = 0; i < made; i++) {
       assert.match(await exchange(VIPS[0]!, port, 'GET / HTTP/1.0\r\n\r\n'), /hello from st-n/);
     }
+    // Each backend's first probe is jittered over the first second; until it ends, health reads
+    // `unknown`. The report is asserted once every backend has been probed, not at whatever moment
+    // a loaded machine reaches the assertions.
+    await eventually(
+      async () => {
+        const report = (await (await fetch(`${url}/status`)).json()) as StatusReport;
+        return report.listeners.every((l) => l.backends.every((b) => b.health !== 'unknown'));
+      },
+      10_000,
+      'every backend to have been probed',
+      50,
+    );
   });
   after(async () => {
     await run?.stop();
