@@ -7,6 +7,7 @@ import { silentLogger } from '../../shared/log.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
+import { eventually } from '../store/await-events.ts';
 import { BIN, runCli } from './run-cli.ts';
 
 describe('switchyard controller --config', { timeout: 60_000 }, () => {
@@ -55,11 +56,26 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
         );
         assert.deepEqual(load.table.listeners[0]!.healthCheck, { type: 'tcp' });
       }
-      const nodes = await store.nodeStates();
-      assert.equal(nodes?.size, 3);
-      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-      assert.match(metrics, /switchyard_pool_addresses\{pool="demo",family="IPv4",state="assigned"\} 3/);
-      assert.match(metrics, /switchyard_services\{state="allocated"\} 3/);
+      // The table is published first; the node states and the gauges follow within the same pass.
+      let last = '';
+      await eventually(
+        async () => {
+          const nodes = await store.nodeStates();
+          const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+            (r) => r.text(),
+            (err: Error) => `no answer: ${err.message}`,
+          );
+          last = `node states: ${nodes?.size ?? 'none'}\n${metrics}`;
+          return (
+            nodes?.size === 3 &&
+            /switchyard_pool_addresses\{pool="demo",family="IPv4",state="assigned"\} 3/.test(metrics) &&
+            /switchyard_services\{state="allocated"\} 3/.test(metrics)
+          );
+        },
+        10_000,
+        'node states of 3 nodes, 3 addresses assigned and 3 Services allocated',
+        100,
+      ).catch((err: Error) => assert.fail(`${err.message}; last seen:\n${last}\n${stderr}`));
       child.kill('SIGTERM');
       const [code] = await once(child, 'exit');
       assert.equal(code, 0, stderr);
