@@ -95,16 +95,6 @@ async function flood(vip: string, port: number, sources: readonly string[]) {
   return { outcomes, served };
 }
 
-/** Descriptors `speaker` has free, the most over a few samples: a probe in flight holds one briefly. */
-async function freeDescriptors(speaker: SpeakerProcess): Promise<number> {
-  let free = 0;
-  for (let i = 0; i < 3; i++) {
-    free = Math.max(free, NOFILE - speaker.sample().fds);
-    await sleep(30);
-  }
-  return free;
-}
-
 /**
  * Take the descriptors a flood left `speaker`. A served client costs it two (client and backend), so
  * the flood can end with one free, depending on how many the speaker held before; each health probe
@@ -115,7 +105,7 @@ async function freeDescriptors(speaker: SpeakerProcess): Promise<number> {
 async function takeFreeDescriptors(speaker: SpeakerProcess): Promise<Socket[]> {
   const { hostname, port } = new URL(speaker.metricsUrl);
   const taken: Socket[] = [];
-  for (let i = 0; i < 20 && (await freeDescriptors(speaker)) > 0; i++) {
+  for (let i = 0; i < 20 && (await speaker.fewestFds()) < NOFILE; i++) {
     const s = connect({ host: hostname, port: Number(port) });
     s.on('error', () => {});
     taken.push(s);
@@ -214,7 +204,7 @@ describe('file-descriptor exhaustion of the real speaker (--max-connections 0)',
     const baseline = speaker.sample();
     const { outcomes, served } = await flood(vip, port, sources);
     held = [...served, ...(await takeFreeDescriptors(speaker))];
-    assert.equal(await freeDescriptors(speaker), 0, 'every descriptor of the speaker is taken');
+    assert.equal(await speaker.fewestFds(), NOFILE, 'every descriptor of the speaker is taken');
     const exhausted = speaker.sample();
     // Clients keep knocking while the speaker is exhausted: each one must be turned away cheaply.
     const knocks: Promise<[Outcome, Socket]>[] = [];

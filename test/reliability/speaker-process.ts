@@ -53,10 +53,15 @@ export interface SpeakerProcess {
   waitFor(event: string, count?: number, ms?: number): Promise<Record<string, unknown>>;
   /** `host:port` of /metrics, once started. */
   readonly metricsUrl: string;
-  /** The /metrics text. */
+  /** The /metrics text, over a connection closed after the answer. */
   metrics(): Promise<string>;
   /** /proc figures now. */
   sample(): ProcSample;
+  /**
+   * Open descriptors, the fewest of five samples 30 ms apart: a health probe in flight holds one for
+   * a moment, and a baseline taken during it would be one too high.
+   */
+  fewestFds(): Promise<number>;
   /** The V8 heap (needs `heapProbe`). */
   heap(): Promise<HeapSample>;
   /** SIGTERM and wait for the exit code (bounded). */
@@ -155,8 +160,18 @@ export async function startSpeakerProcess(opts: SpeakerProcessOptions): Promise<
     exited,
     waitFor,
     metricsUrl,
-    metrics: async () => (await fetch(metricsUrl)).text(),
+    // Connection: close, so that no idle keep-alive connection stays in the speaker and goes away
+    // seconds later: the descriptor counts the tests compare would move with it.
+    metrics: async () => (await fetch(metricsUrl, { headers: { connection: 'close' } })).text(),
     sample: () => sampleProc(child.pid!),
+    fewestFds: async () => {
+      let fewest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 30));
+        fewest = Math.min(fewest, sampleProc(child.pid!).fds);
+      }
+      return fewest;
+    },
     heap: () => {
       const p = new Promise<HeapSample>((res) => heapWaiters.push(res));
       child.kill('SIGUSR2');
