@@ -135,8 +135,13 @@ export async function steadyStream(opts: StreamOptions): Promise<StreamResult> {
   const pending = new Set<Promise<void>>();
   const start = performance.now();
   let lastSecond = start;
+  let lastTick = start;
   while (performance.now() - start < opts.durationMs) {
-    owed += (opts.rate * tickMs) / 1000;
+    const now = performance.now();
+    // Credit the time that really passed (a tick on a loaded machine is often longer than `tickMs`),
+    // but never more than a second's worth after a stall.
+    owed = Math.min(owed + (opts.rate * (now - lastTick)) / 1000, opts.rate);
+    lastTick = now;
     while (owed >= 1 && inFlight < maxInFlight) {
       owed--;
       const source = opts.sources[attempted % opts.sources.length]!;
@@ -154,8 +159,6 @@ export async function steadyStream(opts: StreamOptions): Promise<StreamResult> {
         });
       pending.add(p);
     }
-    if (owed > opts.rate) owed = opts.rate; // never burst more than a second's worth after a stall
-    const now = performance.now();
     if (opts.onSecond && now - lastSecond >= 1000) {
       lastSecond = now;
       opts.onSecond(attempted, failed);
