@@ -7,6 +7,7 @@ import { silentLogger } from '../../shared/log.ts';
 import type { StatusReport } from '../../shared/status-model.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
+import { preferredOwner } from '../../speaker/ownership/rendezvous.ts';
 import { runCli } from '../cli/run-cli.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { eventually } from '../store/await-events.ts';
@@ -63,18 +64,26 @@ describe('switchyard status --redis-url (controller, two speakers, real Redis)',
           '--workers',
           '0',
           '--lease-ttl',
-          '1s',
+          '3s',
           '--lease-renew',
-          '250ms',
+          '500ms',
           '--metrics-address',
           `127.0.0.1:${await freePort()}`,
         ]),
       );
     }
+    // Each VIP held by the node rendezvous hashing prefers: a speaker that started first may hold
+    // both for a while and hand one over seconds later, under the assertions.
+    const names = NODES.map((n) => n.name);
     await eventually(
-      async () => ((await store.readLeases(VIPS)).length === VIPS.length ? true : undefined),
+      async () => {
+        const leases = await store.readLeases(VIPS);
+        return (
+          leases.length === VIPS.length && leases.every((l) => l.holder === preferredOwner(l.vip, names))
+        );
+      },
       30_000,
-      `both VIPs to have an owner (${children.map((c) => c.out()).join('\n')})`,
+      `each VIP to be held by its preferred node (${children.map((c) => c.out()).join('\n')})`,
       100,
     );
   });
