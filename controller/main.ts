@@ -17,7 +17,7 @@ import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-option
 import type { Store } from '../shared/store/store.ts';
 import { ControllerLoop, type TablePublisher } from './controller-loop.ts';
 import { ControllerMetrics } from './controller-metrics.ts';
-import { resolveKubeConfig } from './kube-client.ts';
+import { type ResolvedKubeConfig, resolveKubeConfig } from './kube-client.ts';
 import { KubeController, type LeaseSettings } from './kube-controller.ts';
 import { defaultIdentity, defaultLeaseNamespace, FALLBACK_LEASE_NAMESPACE } from './kube-lease.ts';
 import {
@@ -144,17 +144,34 @@ async function runManifestMode(
   logger.info({ event: 'controller-stopped' }, 'controller stopped');
 }
 
-async function runKubeMode(args: ControllerArgs, wiring: Wiring, logger: Logger): Promise<void> {
-  // Every flag is checked before anything connects, so a typo fails fast with exit 2.
-  const kube = resolveKubeConfig(args.kubeconfig);
-  const identity = args.identity || defaultIdentity();
-  const lease: LeaseSettings | null = args['leader-elect']
-    ? {
-        namespace: args['leader-election-namespace'] || defaultLeaseNamespace(),
-        name: args['leader-election-id'],
-        timing: leaseTiming(args),
-      }
-    : null;
+/** Kubernetes mode's settings from its flags. */
+interface KubeSettings {
+  readonly kube: ResolvedKubeConfig;
+  readonly identity: string;
+  readonly lease: LeaseSettings | null;
+}
+
+/** Kubernetes mode's flags, checked (the kubeconfig loaded) without binding or connecting anything. */
+function kubeSettings(args: ControllerArgs): KubeSettings {
+  return {
+    kube: resolveKubeConfig(args.kubeconfig),
+    identity: args.identity || defaultIdentity(),
+    lease: args['leader-elect']
+      ? {
+          namespace: args['leader-election-namespace'] || defaultLeaseNamespace(),
+          name: args['leader-election-id'],
+          timing: leaseTiming(args),
+        }
+      : null,
+  };
+}
+
+async function runKubeMode(
+  args: ControllerArgs,
+  { kube, identity, lease }: KubeSettings,
+  wiring: Wiring,
+  logger: Logger,
+): Promise<void> {
   const store = await openRedisStore(args, logger);
   const controller = new KubeController({
     kubeConfig: kube.kubeConfig,
@@ -267,13 +284,17 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
         },
       ]);
     }
+    // Every flag is checked before anything binds or connects, so a typo fails fast with exit 2
+    // (and is reported as itself, not as whatever the metrics port or Redis says).
+    const file = args.config;
+    const kube = file ? null : kubeSettings(args);
     const registry = new Registry();
     const metrics = new ControllerMetrics(registry);
     const server = metricsAt ? await startMetricsServer(metricsAt, registry, logger) : null;
     try {
       const wiring: Wiring = { reconcile, onPass: (r) => metrics.observe(r) };
-      if (args.config) await runManifestMode(args, args.config, wiring, logger);
-      else await runKubeMode(args, wiring, logger);
+      if (kube) await runKubeMode(args, kube, wiring, logger);
+      else if (file) await runManifestMode(args, file, wiring, logger);
     } finally {
       await server?.close();
     }

@@ -1,10 +1,12 @@
 /**
  * The Kubernetes-mode flags of `switchyard controller`: mistakes stop it at once with one line that
- * names the flag (exit 2, before anything connects), and --no-leader-elect runs without a Lease.
+ * names the flag (exit 2, before anything binds or connects), and --no-leader-elect runs without a
+ * Lease.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,7 +27,7 @@ function runController(args: readonly string[], home: string): Promise<{ code: n
   });
 }
 
-describe('switchyard controller Kubernetes-mode flags', { timeout: 40_000 }, () => {
+describe('switchyard controller Kubernetes-mode flags', { timeout: 90_000 }, () => {
   let home: string;
   before(async () => {
     home = await mkdtemp(join(tmpdir(), 'switchyard-home-'));
@@ -54,6 +56,23 @@ describe('switchyard controller Kubernetes-mode flags', { timeout: 40_000 }, () 
       assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
     });
   }
+
+  it('reports a bad --kubeconfig as itself while the metrics port is taken: flags come before any bind', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const r = await runController(
+        ['--kubeconfig', '/nonexistent/kubeconfig', '--metrics-address', `127.0.0.1:${port}`],
+        home,
+      );
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /^error: controller: --kubeconfig=\/nonexistent\/kubeconfig: cannot load/m);
+      assert.doesNotMatch(r.stderr, /already in use/);
+    } finally {
+      taken.close();
+    }
+  });
 
   describe('with a kubeconfig', () => {
     let cluster: TestCluster;
