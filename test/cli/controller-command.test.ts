@@ -92,6 +92,8 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
       'examples/demo.yaml',
       '--redis-url',
       'redis://127.0.0.1:1',
+      '--metrics-address',
+      '127.0.0.1:0',
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: .*Redis does not answer.*--redis-url/m);

@@ -104,6 +104,9 @@ describe('the Redis password never appears in output', { timeout: 180_000 }, () 
     'examples/demo.yaml',
     '--kube-proxy-health-port',
     '0',
+    // Not the default port, which other test files' controllers may hold at the same moment.
+    '--metrics-address',
+    '127.0.0.1:0',
     '--redis-url',
     redisUrl,
     ...extra,

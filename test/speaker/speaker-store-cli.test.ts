@@ -138,6 +138,8 @@ describe('switchyard speaker --redis-url (the real process)', { timeout: 60_000 
       'n1',
       '--announce',
       'none',
+      '--metrics-address',
+      '127.0.0.1:0',
     ]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error: .*Redis does not answer.*--redis-url/m);
