@@ -23,7 +23,14 @@ import { silentLogger } from '../../shared/log.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
 import { Recorder } from './recorder.ts';
 
-const TIMING = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 };
+// Scaled 3x from 1000/600/100 so that a scheduling stall of several hundred ms (the fake API server
+// runs in this process) does not make a healthy leader miss its renew deadline. The Lease records
+// whole seconds, so the lease duration stays a multiple of 1000.
+const TIMING = { leaseDurationMs: 3000, renewDeadlineMs: 1800, retryPeriodMs: 300 };
+/** Per-request timeout of the Lease client, scaled with TIMING (below the renew deadline). */
+const REQUEST_TIMEOUT_MS = 1500;
+/** Bound on waits that span a lease expiry or a renew deadline. */
+const WAIT_MS = 15_000;
 
 /** A LeaseStore decorator that records every write attempt and its outcome. */
 class RecordingStore implements LeaseStore {
@@ -91,7 +98,7 @@ describe('leader election', { timeout: 60_000 }, () => {
         coordination: clients.coordination,
         namespace: 'kube-system',
         name,
-        requestTimeoutMs: 500,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
       });
       const e: LeaderElector = new LeaderElector({
         ...TIMING,
@@ -132,7 +139,7 @@ describe('leader election', { timeout: 60_000 }, () => {
     await transitions.until((t) => t.length === 1, 'a leader');
     const leader = transitions.events[0]!.id;
     const follower = leader === 'a' ? b : a;
-    await writes.until((w) => w.filter((x) => x.id === leader && x.ok).length >= 6, 'five renewals');
+    await writes.until((w) => w.filter((x) => x.id === leader && x.ok).length >= 6, 'five renewals', WAIT_MS);
     const followerWrites = writes.events.filter((x) => x.id !== leader);
     // At most the create that lost the initial race; after that the follower only reads.
     assert.ok(followerWrites.length <= 1, `follower wrote ${followerWrites.length} times`);
@@ -157,7 +164,7 @@ describe('leader election', { timeout: 60_000 }, () => {
     await seen.until((s) => s.includes('b sees a'), 'b to see the lease');
     await a.stop();
     const lastRenew = Date.parse(lease()!.renewTime);
-    await transitions.until((t) => t.some((x) => x.id === 'b' && x.leading), 'b to take over', 5000);
+    await transitions.until((t) => t.some((x) => x.id === 'b' && x.leading), 'b to take over', WAIT_MS);
     const takeover = transitions.events.find((x) => x.id === 'b' && x.leading)!.at;
     assert.ok(
       takeover - lastRenew >= TIMING.leaseDurationMs,
@@ -175,7 +182,7 @@ describe('leader election', { timeout: 60_000 }, () => {
     b.start();
     const stoppedAt = Date.now();
     await a.stop();
-    await transitions.until((t) => t.some((x) => x.id === 'b' && x.leading), 'b to take over');
+    await transitions.until((t) => t.some((x) => x.id === 'b' && x.leading), 'b to take over', WAIT_MS);
     const takeover = transitions.events.find((x) => x.id === 'b' && x.leading)!.at;
     assert.ok(takeover - stoppedAt < TIMING.leaseDurationMs, 'no wait for expiry after a release');
     assert.deepEqual(
@@ -196,7 +203,7 @@ describe('leader election', { timeout: 60_000 }, () => {
     let lastRenew: number;
     try {
       lastRenew = Date.parse(lease()!.renewTime);
-      await transitions.until((t) => t.length === 2, 'the leader to step down', 5000);
+      await transitions.until((t) => t.length === 2, 'the leader to step down', WAIT_MS);
     } finally {
       await server.setAvailable();
     }
@@ -207,7 +214,7 @@ describe('leader election', { timeout: 60_000 }, () => {
       down.at < lastRenew + TIMING.leaseDurationMs,
       `stepped down ${down.at - lastRenew} ms after the last renewal: the lease could already be taken`,
     );
-    await transitions.until((t) => t.length === 3, 'a leader again after the outage', 5000);
+    await transitions.until((t) => t.length === 3, 'a leader again after the outage', WAIT_MS);
     assert.deepEqual(overlaps, []);
   });
 });

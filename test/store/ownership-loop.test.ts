@@ -10,7 +10,19 @@ import {
 import { assignOwners } from '../../speaker/ownership/rendezvous.ts';
 import { eventually } from './await-events.ts';
 
-const TIMING = { ttlMs: 300, renewMs: 75, marginMs: 30 };
+// Scaled 3x from 300/75/30 so that a scheduling stall of a few hundred ms on a loaded machine is
+// survived without a lapse: a renew and a heartbeat are due every 225 ms, and the fence closes 810 ms
+// after the last renew was sent.
+const TIMING = { ttlMs: 900, renewMs: 225, marginMs: 90 };
+/** The handover delay, equal to the TTL as before. */
+const HANDOVER_DELAY_MS = 900;
+/**
+ * Settle wait: two renew intervals, so every speaker started together (or recovering together) has
+ * heartbeated before anyone acquires; shorter than the TTL default to keep the file quick.
+ */
+const SETTLE_MS = 2 * TIMING.renewMs;
+/** Bound on every wait for the cluster to reach a state. */
+const WAIT_MS = 15_000;
 const VIPS = Array.from({ length: 30 }, (_, i) => `198.18.1.${i + 1}`);
 
 type Event =
@@ -28,9 +40,9 @@ class Cluster {
   private samples = 0;
 
   constructor() {
-    // Bounded: stops by itself after 2,000 samples (10 s) if a test forgets to.
+    // Bounded: stops by itself after 6,000 samples (30 s, longer than any one test) if a test forgets to.
     this.sampler = setInterval(() => {
-      if (++this.samples > 2000) clearInterval(this.sampler);
+      if (++this.samples > 6000) clearInterval(this.sampler);
       for (const vip of VIPS) {
         const announcing = [...this.loops].filter(([, l]) => l.canAnnounce(vip)).map(([n]) => n);
         if (announcing.length > 1) this.doubleAnnounce.push(`${vip}: ${announcing.join(',')}`);
@@ -43,7 +55,8 @@ class Cluster {
       store: new MemoryStore({ backend: this.backend }),
       self: { node, address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'test' },
       timing: TIMING,
-      handoverDelayMs: 300,
+      handoverDelayMs: HANDOVER_DELAY_MS,
+      settleMs: SETTLE_MS,
       ...opts,
       handlers: {
         gained: (change) => this.events.push({ kind: 'gained', node, change }),
@@ -73,7 +86,7 @@ class Cluster {
   }
 
   /** Resolves when every VIP is owned by exactly its rendezvous owner among `nodes`. */
-  converged(nodes: string[], timeoutMs = 5000): Promise<true> {
+  converged(nodes: string[], timeoutMs = WAIT_MS): Promise<true> {
     const want = assignOwners(VIPS, nodes);
     return eventually(
       () => {
@@ -100,7 +113,7 @@ class Cluster {
   }
 }
 
-describe('VipOwnershipLoop', { timeout: 30_000 }, () => {
+describe('VipOwnershipLoop', { timeout: 60_000 }, () => {
   let cluster: Cluster;
   afterEach(() => cluster?.close());
 
@@ -163,7 +176,7 @@ describe('VipOwnershipLoop', { timeout: 30_000 }, () => {
     const owners = cluster.owners();
     const gainedBefore = cluster.count('gained');
     cluster.backend.setAvailable(false);
-    await eventually(() => cluster.count('suspended') === VIPS.length, 3000, 'every VIP to be suspended');
+    await eventually(() => cluster.count('suspended') === VIPS.length, WAIT_MS, 'every VIP to be suspended');
     for (const vip of VIPS) for (const l of cluster.loops.values()) assert.equal(l.canAnnounce(vip), false);
     assert.equal(cluster.count('gained'), gainedBefore, 'nobody gained anything without the store');
     cluster.backend.setAvailable(true);
@@ -185,7 +198,7 @@ describe('VipOwnershipLoop', { timeout: 30_000 }, () => {
     cluster.backend.setAvailable(false);
     await eventually(
       () => cluster.count('lost', 'a', 'expired') === VIPS.length,
-      3000,
+      WAIT_MS,
       'every VIP to expire',
     );
     assert.equal(cluster.count('suspended'), 0);
@@ -211,7 +224,7 @@ describe('VipOwnershipLoop', { timeout: 30_000 }, () => {
     const loop = cluster.start('a');
     await cluster.converged(['a']);
     loop.setVips(VIPS.slice(1));
-    await eventually(() => cluster.count('lost', 'a', 'removed') === 1, 3000, 'the removal');
+    await eventually(() => cluster.count('lost', 'a', 'removed') === 1, WAIT_MS, 'the removal');
     const leases = await new MemoryStore({ backend: cluster.backend }).readLeases([VIPS[0]!]);
     assert.equal(leases.length, 0, 'the lease was released, not left to expire');
   });

@@ -248,20 +248,22 @@ export function storeContract(fixture: StoreFixture): void {
           startedAt: new Date(0).toISOString(),
           version: '0.1.0',
         };
-        await s.heartbeat(info, 150);
+        // Long enough to outlive two more round trips on a loaded machine; the expiry is awaited below.
+        const ttlMs = 1000;
+        await s.heartbeat(info, ttlMs);
         await s.heartbeat({ ...info, node: 'node-b', address: '127.0.0.3' }, 60_000);
         const live = await s.listSpeakers();
         assert.deepEqual(
           live.map(({ remainingMs: _, ...rest }) => rest),
           [info, { ...info, node: 'node-b', address: '127.0.0.3' }],
         );
-        assert.ok(live[0]!.remainingMs > 0 && live[0]!.remainingMs <= 150);
+        assert.ok(live[0]!.remainingMs > 0 && live[0]!.remainingMs <= ttlMs);
         const after = await eventually(
           async () => {
             const l = await s.listSpeakers();
             return l.length === 1 ? l : undefined;
           },
-          3000,
+          ttlMs + 5000,
           'node-a to expire',
         );
         assert.equal(after[0]!.node, 'node-b');
@@ -271,12 +273,23 @@ export function storeContract(fixture: StoreFixture): void {
         ns = await fixture.namespace();
         const s = ns.client();
         const info = { node: 'n1', address: '127.0.0.9', startedAt: new Date().toISOString(), version: 'x' };
-        await s.heartbeat(info, 200);
-        for (let i = 0; i < 4; i++) {
-          await new Promise((r) => setTimeout(r, 100));
-          await s.heartbeat(info, 200);
+        // Renewed every quarter TTL for 1.5 TTLs and listed before each renewal: still there past the
+        // first TTL only because the renewals extended it. The TTL leaves room for a renewal that
+        // comes a few hundred ms late on a loaded machine.
+        const ttlMs = 800;
+        const started = performance.now();
+        await s.heartbeat(info, ttlMs);
+        while (performance.now() - started < 1.5 * ttlMs) {
+          await new Promise((r) => setTimeout(r, ttlMs / 4));
+          const since = Math.round(performance.now() - started);
+          assert.equal((await s.listSpeakers()).length, 1, `listed ${since} ms after the first heartbeat`);
+          await s.heartbeat(info, ttlMs);
         }
-        assert.equal((await s.listSpeakers()).length, 1, 'renewed every 100 ms, a 200 ms TTL never ran out');
+        assert.equal(
+          (await s.listSpeakers()).length,
+          1,
+          `renewed every ${ttlMs / 4} ms, a ${ttlMs} ms TTL never ran out`,
+        );
         await s.removeSpeaker('n1');
         assert.equal((await s.listSpeakers()).length, 0);
       });
@@ -359,20 +372,23 @@ export function storeContract(fixture: StoreFixture): void {
         const a = ns.client();
         const b = ns.client();
         const tokenA = randomUUID();
-        const ga = await a.acquireLease({ vip, node: 'a', token: tokenA, ttlMs: 150 });
+        // Long enough that a's lease outlives the next two round trips on a loaded machine; its
+        // expiry is awaited below.
+        const ttlMs = 1000;
+        const ga = await a.acquireLease({ vip, node: 'a', token: tokenA, ttlMs });
         assert.ok(ga.acquired);
-        assert.deepEqual(await a.renewLease(vip, tokenA, 150), { renewed: true, epoch: ga.epoch });
-        assert.deepEqual(await b.renewLease(vip, randomUUID(), 150), { renewed: false, holder: 'a' });
+        assert.deepEqual(await a.renewLease(vip, tokenA, ttlMs), { renewed: true, epoch: ga.epoch });
+        assert.deepEqual(await b.renewLease(vip, randomUUID(), ttlMs), { renewed: false, holder: 'a' });
         const gb = await eventually(
           async () => {
             const g = await b.acquireLease({ vip, node: 'b', token: randomUUID(), ttlMs: 5000 });
             return g.acquired ? g : undefined;
           },
-          3000,
+          ttlMs + 5000,
           'b to acquire the expired lease',
         );
         assert.ok(gb.epoch > ga.epoch);
-        assert.deepEqual(await a.renewLease(vip, tokenA, 150), { renewed: false, holder: 'b' });
+        assert.deepEqual(await a.renewLease(vip, tokenA, ttlMs), { renewed: false, holder: 'b' });
       });
 
       it('increases the epoch strictly on every change of owner, across release and expiry', async () => {
@@ -390,7 +406,7 @@ export function storeContract(fixture: StoreFixture): void {
             const g = await a.acquireLease({ vip, node: 'a', token: randomUUID(), ttlMs: 5000 });
             return g.acquired ? g : undefined;
           },
-          3000,
+          5000,
           'a to acquire after b expired',
         );
         assert.ok(e2.acquired && e3.epoch > e2.epoch);
