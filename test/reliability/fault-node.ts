@@ -120,7 +120,9 @@ export class FaultNode {
          net.createServer(() => {}).listen({ host: workerData.address, port, backlog: 1 }, () => {
            if (--pending === 0) {
              parentPort.postMessage('listening');
-             setTimeout(() => Atomics.wait(workerData.gate, 0, 0, workerData.maxMs), 20);
+             // Block in the same turn, so this thread accepts nothing from now on, however starved
+             // of CPU it is; the message is delivered all the same.
+             Atomics.wait(workerData.gate, 0, 0, workerData.maxMs);
            }
          });
        }`,
@@ -129,10 +131,11 @@ export class FaultNode {
     const fillers: Socket[] = [];
     // Recorded first, so that close() releases the thread whatever happens below.
     this.#blackhole = { worker, gate, fillers };
+    // Posted just before the thread blocked: from here on its listeners accept nothing.
     await within(5000, 'the blackhole to listen', once(worker, 'message'));
-    await new Promise((r) => setTimeout(r, 60));
     // Backlog 1 holds two finished handshakes; fill it so later SYNs are dropped. Probes of the
-    // speaker may fill it first, so the fillers are not waited for; the check below is what counts.
+    // speaker may fill it first, and then a filler never connects: the fillers are waited for only
+    // so long (not a fixed sleep, which a loaded machine outlasts); the check below is what counts.
     for (const port of ports) {
       for (let i = 0; i < 2; i++) {
         const s = connect({ host: this.address, port });
@@ -140,7 +143,14 @@ export class FaultNode {
         fillers.push(s);
       }
     }
-    await new Promise((r) => setTimeout(r, 100));
+    let fillTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(fillers.map((s) => new Promise((r) => s.once('connect', r)))),
+      new Promise((r) => {
+        fillTimer = setTimeout(r, 1000);
+      }),
+    ]);
+    clearTimeout(fillTimer);
     for (const port of ports) {
       const check = connect({ host: this.address, port });
       check.on('error', () => {});

@@ -24,7 +24,9 @@ import {
 } from './loopback.ts';
 import { RecordingHealth } from './recording-health.ts';
 
-const TIMING = { ttlMs: 300, renewMs: 75, marginMs: 30 };
+// Short for quick tests, yet a holder's fence (TTL less margin, 1.4 s) outlasts several renewals and
+// any scheduling stall of a loaded machine: every member's loop shares this one event loop.
+const TIMING = { ttlMs: 1500, renewMs: 250, marginMs: 100 };
 
 /** An announcer that only records, so l2 ordering can be checked on loopback (127/8 binds anyway). */
 class RecordingAnnouncer implements Announcer {
@@ -108,8 +110,8 @@ async function member(
     conflictProbe: opts.probe ?? null,
     self: { node, address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'test' },
     timing: TIMING,
-    settleMs: 100,
-    handoverDelayMs: 300,
+    settleMs: 500,
+    handoverDelayMs: 1500,
     registry,
     logger: silentLogger(),
   });

@@ -73,7 +73,9 @@ describe('connect failures', () => {
       listenerDoc({
         vip,
         port: await freePort(vip),
-        timeouts: { connect: '200ms' },
+        // The connect timeout also bounds the retry on the live backend, so it must outlast a
+        // scheduling stall there; the blackholed connect still times out (after 1 to 1.5 s).
+        timeouts: { connect: '1s' },
         backends: [
           { address: hole.address, nodePort: hole.port },
           { address: live.address, nodePort: live.port },

@@ -55,7 +55,11 @@ describe('failover with the real health checker', () => {
             vip,
             port,
             backends,
-            healthCheck: { type: 'tcp', interval: '100ms', timeout: '100ms', rise: 2, fall: 2 },
+            // Probes alone need three failures, two seconds and more, to eject a backend: far more
+            // than the clients below take, even on a loaded machine, so only the passive report of a
+            // failed connect can eject it in time. No healthy target flaps either (a rebuilt picker
+            // starts at a random place, which would skew the round-robin count at the end).
+            healthCheck: { type: 'tcp', interval: '1s', timeout: '500ms', rise: 1, fall: 3 },
           }),
         ],
       }),
@@ -99,7 +103,7 @@ describe('failover with the real health checker', () => {
       assert.equal(got.data.toString(), `request ${i}`);
     }
     assert.equal(health.state(keyB), 'unhealthy');
-    // With fall: 2 the probes need two intervals to eject it; the clients took far less: a
+    // With fall: 3 the probes need three intervals to eject it; the clients took far less: a
     // connect failed, was retried, and the passive report ejected the backend.
     const [stats] = await speaker.plane.stats();
     assert.ok(stats!.stats.retries >= 1, `retries: ${stats!.stats.retries}`);

@@ -90,12 +90,14 @@ describe('HealthChecker', { timeout: 15_000 }, () => {
     const local503 = await server([503]);
     const silent = await startSilentServer(HOST);
     servers.push(silent);
-    const timing = { ...fast, timeoutMs: 150 };
+    // Only the silent target needs a short timeout; the others answer at once, and a long timeout
+    // keeps a scheduling stall from failing a probe of `up` (which would add changes).
+    const timing = { ...fast, timeoutMs: 2000 };
     const targets = [
       target('up', HOST, up.port, timing),
       target('no-endpoints', HOST, local503.port, timing),
       target('refused', HOST, await closedPort(HOST), timing),
-      target('silent', HOST, silent.port, timing),
+      target('silent', HOST, silent.port, { ...fast, timeoutMs: 150 }),
     ];
     const checker = newChecker();
     const log = new ChangeLog(checker);

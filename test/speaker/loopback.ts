@@ -162,13 +162,15 @@ export async function startBlackhole(
      const s = net.createServer(() => {});
      s.listen({ host: workerData.address, port: 0, backlog: 1 }, () => {
        parentPort.postMessage(s.address().port);
-       setTimeout(() => Atomics.wait(workerData.gate, 0, 0, workerData.maxMs), 10);
+       // Block in the same turn: this thread's loop never runs again, so it accepts nothing, not
+       // even when it is starved of CPU. The message is delivered all the same.
+       Atomics.wait(workerData.gate, 0, 0, workerData.maxMs);
      });`,
     { eval: true, workerData: { address, gate, maxMs } },
   );
   const [port] = (await once(worker, 'message')) as [number];
-  await new Promise((r) => setTimeout(r, 50));
-  // Fill the accept queue (backlog 1 holds two); later SYNs are dropped.
+  // The worker blocked before its loop could poll again; fill the accept queue (backlog 1 holds
+  // two); later SYNs are dropped.
   const fillers: Socket[] = [];
   for (let i = 0; i < 2; i++) {
     const s = connect({ host: address, port });

@@ -11,9 +11,15 @@ import { EventQueue } from '../store/await-events.ts';
 const NODES = ['a', 'b', 'c'];
 const VIPS = Array.from({ length: 12 }, (_, i) => `198.18.5.${i + 1}`);
 // Registrations outlive leases here, so a successor that waited for the dead node's registration to
-// expire would be seen to wait; with the defaults both run out together.
-const TIMING = { ttlMs: 300, renewMs: 75, marginMs: 30 };
-const HEARTBEAT_TTL_MS = 2500;
+// expire would be seen to wait; with the defaults both run out together. All three loops share this
+// one event loop, so the timing must outlast its scheduling stalls on a loaded machine: a live
+// holder's fence (TTL less margin, 1.4 s) spans several renewals, and a successor arms its takeover
+// when it reads a lease with at most renew + margin (850 ms) left, which several of its ticks do
+// (with a short margin, one late tick would miss the lease before it lapses, and the takeover would
+// wait for the registration).
+const TIMING = { ttlMs: 2000, renewMs: 250, marginMs: 600 };
+const HEARTBEAT_TTL_MS = 5000;
+const HANDOVER_DELAY_MS = 1000;
 
 describe('VipOwnershipLoop takeover of a lapsed lease', { timeout: 20_000 }, () => {
   const loops = new Map<string, VipOwnershipLoop>();
@@ -31,8 +37,8 @@ describe('VipOwnershipLoop takeover of a lapsed lease', { timeout: 20_000 }, () 
         self: { node, address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'test' },
         timing: TIMING,
         heartbeatTtlMs: HEARTBEAT_TTL_MS,
-        settleMs: 100,
-        handoverDelayMs: 400,
+        settleMs: 500,
+        handoverDelayMs: HANDOVER_DELAY_MS,
         handlers: { gained: (c) => gained.push({ ...c, node }), suspended: () => {}, lost: () => {} },
       });
       loop.setVips(VIPS);
@@ -56,8 +62,9 @@ describe('VipOwnershipLoop takeover of a lapsed lease', { timeout: 20_000 }, () 
       live.includes(crashed),
       'every takeover happened before the crashed node’s registration ran out',
     );
-    // Longer than the handover delay: a survivor must not hand a VIP to the node whose lease lapsed.
-    await new Promise((r) => setTimeout(r, 600));
+    // Longer than the handover delay (and several ticks): a survivor must not hand a VIP to the node
+    // whose lease lapsed.
+    await new Promise((r) => setTimeout(r, HANDOVER_DELAY_MS + 2 * TIMING.renewMs));
     const leases = await store.readLeases(its);
     assert.deepEqual(
       leases.map((l) => l.holder),

@@ -177,8 +177,9 @@ describe('table file reloads', () => {
     const openEnding = collect(open);
     version++;
     const doc = { version, listeners: [listenerA(backend2)], defaults: {} };
-    // Removal drains for the removed listener's own drain time (set short here).
-    await publish({ ...doc, listeners: [listenerA(backend2), listenerB({ timeouts: { drain: '400ms' } })] });
+    // Removal drains for the removed listener's own drain time (set short here, but long enough
+    // for the refused client and the echo below to fit in it on a loaded machine).
+    await publish({ ...doc, listeners: [listenerA(backend2), listenerB({ timeouts: { drain: '1500ms' } })] });
     version++;
     assert.equal(await publish({ ...doc, version }), 'applied');
     const refused = await within(2000, 'new client of the removed listener', silentClient(vipB, portB));
