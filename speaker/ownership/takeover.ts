@@ -154,13 +154,8 @@ export class TakeoverWatch {
       const sent = now();
       const leases = await store.readLeases(watched);
       // A slow answer may come from a store that was frozen: every lease then looks about to lapse,
-      // and the holders, whose own requests were queued first, are about to take them back. What
-      // the reads before it saw is forgotten too: a lease gone after a freeze is its holder's to
-      // take back, not a lapse to take over.
-      if (now() - sent > timing.renewMs) {
-        this.lastSeen.clear();
-        return;
-      }
+      // and the holders, whose own requests were queued first, are about to take them back.
+      if (now() - sent > timing.renewMs) return;
       // A live holder renews every interval, so only a lease that stopped being renewed gets here.
       const plans = [
         ...takeoverPlans(leases, eligible, self, timing.renewMs + timing.marginMs),
@@ -169,7 +164,6 @@ export class TakeoverWatch {
       for (const plan of plans) this.arm(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
       this.lastSeen = new Map(leases.map((l) => [l.vip, { holder: l.holder, endsAt: sent + l.remainingMs }]));
     } catch (err) {
-      this.lastSeen.clear();
       this.host.logger.debug(
         { event: 'lease-watch-failed', err },
         'could not read the leases this node succeeds to',
