@@ -4,9 +4,7 @@
  * lease ran out, and only once the holder's heartbeat has expired too. With it, the node that would
  * be preferred without the holder reads the lease's remaining TTL on every tick and, when the lease
  * will run out before the next tick (a live holder renews long before that), tries to acquire it
- * the moment it expires. A read that comes too late for that finds the lease gone, and the
- * successor takes it then, on that read. A live holder loses nothing: its lease is never taken,
- * only a lapsed one.
+ * the moment it expires. A live holder loses nothing: its lease is never taken, only a lapsed one.
  *
  * The planning is pure (data in, data out); `TakeoverWatch` does the reading and the timers for the
  * ownership loop.
@@ -77,39 +75,6 @@ export function takeoverPlans(
   return out;
 }
 
-/** A lease as the last read saw it: who held it, and when it would run out unless renewed. */
-export interface SeenLease {
-  readonly holder: string;
-  /** On the watch's monotonic clock. */
-  readonly endsAt: number;
-}
-
-/**
- * Takeovers of leases that ran out between two reads: watched VIPs that a read finds with no lease,
- * where the read before saw another node's lease that should have ended by `now`. A read that comes
- * late (a busy event loop, a slow store) can miss the window in which `takeoverPlans` arms the
- * takeover. Without this the VIP would stay unowned until the crashed holder's registration expired
- * too and the successor became the preferred owner.
- */
-export function lapsedUnseenPlans(
-  watched: readonly string[],
-  leases: readonly LeaseInfo[],
-  lastSeen: ReadonlyMap<string, SeenLease>,
-  eligible: readonly string[],
-  self: string,
-  now: number,
-): TakeoverPlan[] {
-  const present = new Set(leases.map((l) => l.vip));
-  const out: TakeoverPlan[] = [];
-  for (const vip of watched) {
-    const seen = lastSeen.get(vip);
-    if (present.has(vip) || seen === undefined || seen.holder === self || seen.endsAt > now) continue;
-    if (successorOf(vip, seen.holder, eligible) !== self) continue;
-    out.push({ vip, holder: seen.holder, inMs: 0 });
-  }
-  return out;
-}
-
 /** Attempts per armed takeover: the first lands just after the expiry the store reported. */
 const TAKEOVER_ATTEMPTS = 3;
 
@@ -134,8 +99,6 @@ export interface TakeoverHost {
 export class TakeoverWatch {
   private readonly host: TakeoverHost;
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** The watched leases as the last read saw them. */
-  private lastSeen = new Map<string, SeenLease>();
   private reading = false;
   private closed = false;
 
@@ -157,12 +120,9 @@ export class TakeoverWatch {
       // and the holders, whose own requests were queued first, are about to take them back.
       if (now() - sent > timing.renewMs) return;
       // A live holder renews every interval, so only a lease that stopped being renewed gets here.
-      const plans = [
-        ...takeoverPlans(leases, eligible, self, timing.renewMs + timing.marginMs),
-        ...lapsedUnseenPlans(watched, leases, this.lastSeen, eligible, self, now()),
-      ];
-      for (const plan of plans) this.arm(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
-      this.lastSeen = new Map(leases.map((l) => [l.vip, { holder: l.holder, endsAt: sent + l.remainingMs }]));
+      for (const plan of takeoverPlans(leases, eligible, self, timing.renewMs + timing.marginMs)) {
+        this.arm(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
+      }
     } catch (err) {
       this.host.logger.debug(
         { event: 'lease-watch-failed', err },

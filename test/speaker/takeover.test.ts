@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { silentLogger } from '../../shared/log.ts';
-import type { LeaseInfo } from '../../shared/store/store.ts';
-import { LEASE_DEFAULTS } from '../../speaker/ownership/lease.ts';
 import { preferredOwner } from '../../speaker/ownership/rendezvous.ts';
 import {
-  lapsedUnseenPlans,
   successorOf,
   TAKEOVER_SLACK_MS,
-  TakeoverWatch,
   takeoverPlans,
   watchedVips,
 } from '../../speaker/ownership/takeover.ts';
@@ -55,64 +50,5 @@ describe('takeover planning', () => {
       [],
       'its own lease',
     );
-  });
-
-  it('plans a takeover for a lease that ran out between two reads, by its successor, and for nothing else', () => {
-    const vip = VIPS[0]!;
-    const holder = preferredOwner(vip, NODES)!;
-    const next = successorOf(vip, holder, NODES)!;
-    const other = NODES.find((n) => n !== holder && n !== next)!;
-    const seen = new Map([[vip, { holder, endsAt: 1000 }]]);
-    assert.deepEqual(lapsedUnseenPlans([vip], [], seen, NODES, next, 1000), [{ vip, holder, inMs: 0 }]);
-    assert.deepEqual(lapsedUnseenPlans([vip], [], seen, NODES, other, 1000), [], 'not the successor');
-    assert.deepEqual(lapsedUnseenPlans([vip], [], seen, NODES, next, 999), [], 'released before its end');
-    const still = [{ vip, holder, epoch: 1, remainingMs: 1500 }];
-    assert.deepEqual(lapsedUnseenPlans([vip], still, seen, NODES, next, 2000), [], 'still held');
-    assert.deepEqual(lapsedUnseenPlans([vip], [], new Map(), NODES, next, 2000), [], 'never seen held');
-  });
-});
-
-describe('TakeoverWatch', () => {
-  it('takes over a lease whose lapse fell between two reads, as the next read finds it gone', async () => {
-    const vip = VIPS[0]!;
-    const holder = preferredOwner(vip, NODES)!;
-    const next = successorOf(vip, holder, NODES)!;
-    let clock = 0;
-    let reads: LeaseInfo[][] = [[{ vip, holder, epoch: 1, remainingMs: 1500 }], []];
-    let acquired: (vip: string) => void = () => {};
-    const acquire = new Promise<string>((resolve) => {
-      acquired = resolve;
-    });
-    const watch = new TakeoverWatch({
-      store: {
-        readLeases: async () => {
-          const [first, ...rest] = reads;
-          reads = rest;
-          return first ?? [];
-        },
-      },
-      self: next,
-      timing: LEASE_DEFAULTS,
-      now: () => clock,
-      logger: silentLogger(),
-      view: () => ({ eligible: NODES, selfEligible: true }),
-      wants: () => true,
-      acquire: async (v) => {
-        acquired(v);
-        return { kind: 'gained', epoch: 2 };
-      },
-      tookOver: () => {},
-    });
-    try {
-      // Renewed well within the horizon: nothing to arm.
-      await watch.watch([vip], NODES, new Set());
-      // The next read comes 2 s late, long after the lease ran out unrenewed: it is gone.
-      clock = 2000;
-      await watch.watch([vip], NODES, new Set());
-      const got = await Promise.race([acquire, new Promise((r) => setTimeout(() => r('none'), 1000))]);
-      assert.equal(got, vip);
-    } finally {
-      watch.close();
-    }
   });
 });
