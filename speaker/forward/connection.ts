@@ -83,10 +83,14 @@ export class Connection implements HandleOwner {
   #tried: BackendSlot[] | null = null;
   /** Connect deadline of the current attempt, on the `performance.now()` clock. */
   #deadline = 0;
-  /** Last read in either direction, on the coarse clock. */
+  /**
+   * Last sign of traffic in either direction (a read, a FIN, a queued write finishing), on the
+   * coarse clock. Both the idle and the half-closed timeout count from it, so neither cuts a
+   * connection that is still moving bytes.
+   */
   lastActivity: number;
-  /** When the first FIN arrived; 0 while neither side has half-closed. */
-  #halfClosedAt = 0;
+  /** One side has sent FIN and the other direction still flows. */
+  #halfClosed = false;
   /** Own read buffers of the two directions; null while the direction reads into LANDING. */
   #upBuf: Buffer | null = null;
   #downBuf: Buffer | null = null;
@@ -336,6 +340,8 @@ export class Connection implements HandleOwner {
       this.#fail(dst);
       return;
     }
+    // A slow reader draining a queued write is traffic too, though nothing is read meanwhile.
+    this.lastActivity = coarseClock.now;
     if (this.#clientEof && this.#backendEof) this.#closeWhenFlushed();
     else if (up ? !this.#clientEof : !this.#backendEof) (up ? this.client : this.backend!).readStart();
   }
@@ -355,7 +361,8 @@ export class Connection implements HandleOwner {
       this.#closeWhenFlushed();
       return;
     }
-    this.#halfClosedAt = performance.now();
+    this.#halfClosed = true;
+    this.lastActivity = coarseClock.now;
     const dst = up ? this.backend! : this.client;
     if (up) this.#backendShut = true;
     else this.#clientShut = true;
@@ -395,12 +402,6 @@ export class Connection implements HandleOwner {
     this.#finish();
   }
 
-  #closeBoth(): void {
-    if (!this.#clientClosed) this.client.close();
-    if (!this.#backendClosed) this.backend?.close();
-    this.#finish();
-  }
-
   /**
    * Both handles are closed. Their descriptors are released already (libuv closes a socket at once;
    * only its close callback waits for the next loop turn), and a closed handle neither reads into
@@ -423,17 +424,35 @@ export class Connection implements HandleOwner {
     this.owner.closed(this);
   }
 
-  /** Close both sides now (timeouts, end of a drain); a connect in flight is abandoned. */
-  close(): void {
+  /**
+   * End the connection on the data plane's own initiative (a timeout, the end of a drain), so that
+   * neither peer can take it for a finished transfer: a side that may still be owed bytes is reset,
+   * never sent a FIN. A side already sent FIN has had every byte meant for it and is closed plainly
+   * (libuv refuses a reset after a shutdown anyway). A connect in flight is abandoned.
+   */
+  abort(): void {
     if (this.#state === CLOSED) return;
     if (this.#state === CONNECTING && this.backend !== null) {
       abandon(this.backend);
       this.backend = null;
     }
-    this.#closeBoth();
+    if (!this.#clientClosed) {
+      if (this.#clientShut) this.client.close();
+      else this.client.reset();
+    }
+    if (this.backend !== null && !this.#backendClosed) {
+      if (this.#backendShut) this.backend.close();
+      else this.backend.reset();
+    }
+    this.#finish();
   }
 
-  /** Called by the sweeper on every tick: connect, half-closed and idle timeouts. */
+  /**
+   * Called by the sweeper on every tick: connect, half-closed and idle timeouts. The last two count
+   * time without traffic (HAProxy's `client-fin`/`server-fin` and `client`/`server` timeouts), and
+   * `lastActivity` is stamped from the coarse clock, up to one tick early: a timeout fires between
+   * its deadline and two ticks after it, never before.
+   */
   sweep(now: number, tickMs: number): void {
     if (this.#state === CONNECTING) {
       if (this.backend !== null && now >= this.#deadline) {
@@ -444,13 +463,13 @@ export class Connection implements HandleOwner {
     }
     if (this.#state !== OPEN) return;
     const t = this.settings.timeouts;
-    if (this.#halfClosedAt !== 0 && t.halfClosedMs > 0 && now - this.#halfClosedAt >= t.halfClosedMs) {
+    const quietMs = now - this.lastActivity - tickMs;
+    if (this.#halfClosed && t.halfClosedMs > 0 && quietMs >= t.halfClosedMs) {
       this.owner.stats.halfClosedTimeouts++;
-      this.close();
-    } else if (t.idleMs > 0 && now - this.lastActivity >= t.idleMs + tickMs) {
-      // lastActivity is stamped from the coarse clock, up to one tick early: allow for it.
+      this.abort();
+    } else if (t.idleMs > 0 && quietMs >= t.idleMs) {
       this.owner.stats.idleTimeouts++;
-      this.close();
+      this.abort();
     }
   }
 }

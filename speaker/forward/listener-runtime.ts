@@ -329,7 +329,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
       const next = c.next;
       if (closeAll) {
         this.stats.drainClosed++;
-        c.close();
+        c.abort();
       } else c.sweep(now, tick);
       c = next;
     }
