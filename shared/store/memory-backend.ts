@@ -4,6 +4,7 @@
  * the same semantics as the Redis scripts (versions, generations, TTLs, lease epochs), answers
  * asynchronously like a server, and can be made unreachable or wiped to drill the failure paths.
  */
+import { randomBytes } from 'node:crypto';
 import type { LiveSpeaker, NodeState, PoolStatus, SpeakerInfo } from './store.ts';
 
 /** Rejection of every operation while the backend is marked unavailable. */
@@ -28,7 +29,23 @@ export interface MemoryLease {
   readonly node: string;
   readonly token: string;
   readonly epoch: number;
-  expiresAt: number;
+  readonly expiresAt: number;
+}
+
+/** The guard copy of a lease (Redis: `P lease-guard:{vip}`): it refuses others until `until`. */
+export interface MemoryLeaseGuard {
+  readonly node: string;
+  readonly token: string;
+  readonly epoch: number;
+  /** When the lease it copies ends, on the backend's clock. */
+  readonly until: number;
+  /** When the guard itself is dropped: one lease TTL after `until`, as the Redis key's TTL. */
+  readonly expiresAt: number;
+}
+
+/** A new random incarnation id, as the Redis marker key holds. */
+function newIncarnation(): string {
+  return randomBytes(8).toString('hex');
 }
 
 /** Options of a backend. */
@@ -50,6 +67,9 @@ export class MemoryBackend {
   poolStatuses: readonly PoolStatus[] | null = null;
   readonly leases = new Map<string, MemoryLease>();
   readonly epochs = new Map<string, number>();
+  readonly guards = new Map<string, MemoryLeaseGuard>();
+  /** Identity of this backend's memory; a wipe draws a new one, as a Redis restart changes its run_id. */
+  incarnation = newIncarnation();
   private available = true;
   private readonly links = new Set<BackendLink>();
 
@@ -112,6 +132,41 @@ export class MemoryBackend {
     return l;
   }
 
+  /** The guard of `vip` if its key has not expired (its `until` may have passed). */
+  liveGuard(vip: string): MemoryLeaseGuard | undefined {
+    const g = this.guards.get(vip);
+    if (g && g.expiresAt <= this.now()) {
+      this.guards.delete(vip);
+      return undefined;
+    }
+    return g;
+  }
+
+  /**
+   * The lease of `vip` as acquire and renew see it: the live lease, or else (its key lost) a guard
+   * whose `until` is still ahead, read as a lease ending then.
+   */
+  heldLease(vip: string): MemoryLease | undefined {
+    const l = this.liveLease(vip);
+    if (l) return l;
+    const g = this.liveGuard(vip);
+    if (!g || g.until <= this.now()) return undefined;
+    return { node: g.node, token: g.token, epoch: g.epoch, expiresAt: g.until };
+  }
+
+  /** Write the lease of `vip` and its guard with one expiry, `ttlMs` from now, as the scripts' `hold`. */
+  hold(vip: string, lease: Omit<MemoryLease, 'expiresAt'>, ttlMs: number): void {
+    const until = this.now() + ttlMs;
+    this.leases.set(vip, { node: lease.node, token: lease.token, epoch: lease.epoch, expiresAt: until });
+    this.guards.set(vip, {
+      node: lease.node,
+      token: lease.token,
+      epoch: lease.epoch,
+      until,
+      expiresAt: until + ttlMs,
+    });
+  }
+
   /** Fault drill: while false every operation rejects and no announcement is delivered; true reconnects. */
   setAvailable(available: boolean): void {
     const wasDown = !this.available;
@@ -129,6 +184,8 @@ export class MemoryBackend {
     this.poolStatuses = null;
     this.leases.clear();
     this.epochs.clear();
+    this.guards.clear();
+    this.incarnation = newIncarnation();
     for (const l of this.links) setImmediate(() => l.connected());
   }
 
@@ -140,6 +197,11 @@ export class MemoryBackend {
   /** Test seam: bump the version without writing or announcing anything. */
   bumpVersion(by: number): void {
     this.version += by;
+  }
+
+  /** Fault drill: drop the lease of `vip` and keep its guard, as `DEL P lease:{vip}` does in Redis. */
+  dropLeaseKey(vip: string): void {
+    this.leases.delete(vip);
   }
 
   /** Test seam: publish raw text on the table channel. */

@@ -199,26 +199,27 @@ export class MemoryStore implements Store {
 
   // LeaseStore
 
+  // Same rules as the Redis lease scripts, guard included: `heldLease` is what they read.
+
   acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
     const b = this.backend;
     return b.call((): LeaseGrant => {
-      const now = b.now();
-      const cur = b.liveLease(req.vip);
+      const cur = b.heldLease(req.vip);
       if (cur) {
         if (cur.token === req.token) {
-          cur.expiresAt = now + req.ttlMs;
+          b.hold(req.vip, cur, req.ttlMs);
           return { acquired: true, epoch: cur.epoch };
         }
         return {
           acquired: false,
           holder: cur.node,
           epoch: cur.epoch,
-          remainingMs: Math.round(cur.expiresAt - now),
+          remainingMs: Math.round(cur.expiresAt - b.now()),
         };
       }
       const epoch = Math.max((b.epochs.get(req.vip) ?? 0) + 1, (req.minEpoch ?? 0) + 1);
       b.epochs.set(req.vip, epoch);
-      b.leases.set(req.vip, { node: req.node, token: req.token, epoch, expiresAt: now + req.ttlMs });
+      b.hold(req.vip, { node: req.node, token: req.token, epoch }, req.ttlMs);
       return { acquired: true, epoch };
     });
   }
@@ -226,9 +227,9 @@ export class MemoryStore implements Store {
   renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal> {
     const b = this.backend;
     return b.call((): LeaseRenewal => {
-      const cur = b.liveLease(vip);
+      const cur = b.heldLease(vip);
       if (cur && cur.token === token) {
-        cur.expiresAt = b.now() + ttlMs;
+        b.hold(vip, cur, ttlMs);
         return { renewed: true, epoch: cur.epoch };
       }
       return { renewed: false, holder: cur?.node ?? null };
@@ -238,10 +239,17 @@ export class MemoryStore implements Store {
   releaseLease(vip: string, token: string): Promise<boolean> {
     const b = this.backend;
     return b.call(() => {
-      const cur = b.liveLease(vip);
-      if (!cur || cur.token !== token) return false;
-      b.leases.delete(vip);
-      return true;
+      const lease = b.liveLease(vip);
+      if (lease) {
+        if (lease.token !== token) return false;
+        b.leases.delete(vip);
+        b.guards.delete(vip);
+        return true;
+      }
+      const guard = b.liveGuard(vip);
+      if (guard?.token !== token) return false;
+      b.guards.delete(vip);
+      return guard.until > b.now();
     });
   }
 
@@ -251,11 +259,17 @@ export class MemoryStore implements Store {
       const now = b.now();
       const out: LeaseInfo[] = [];
       for (const vip of vips) {
-        const l = b.liveLease(vip);
+        const l = b.heldLease(vip);
         if (l) out.push({ vip, holder: l.node, epoch: l.epoch, remainingMs: Math.round(l.expiresAt - now) });
       }
       return out;
     });
+  }
+
+  // StoreContinuity
+
+  incarnation(): Promise<string> {
+    return this.backend.call(() => this.backend.incarnation);
   }
 
   async close(): Promise<void> {

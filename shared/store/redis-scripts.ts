@@ -1,7 +1,8 @@
 /**
  * The Lua scripts that make the Redis store's multi-key changes atomic: committing a table (full or
- * delta) together with its version bump and announcement, and the VIP lease operations
- * (acquire if free, compare-and-extend, compare-and-delete) with their persistent epoch.
+ * delta) together with its version bump and announcement, the VIP lease operations
+ * (acquire if free, compare-and-extend, compare-and-delete) with their persistent epoch and guard
+ * copy, and reading the store's incarnation.
  * docs/store.md describes the keys they touch.
  */
 
@@ -72,23 +73,54 @@ return 1
 };
 
 /**
- * Take a VIP lease if it is free (absent or expired: Redis dropped the key at its TTL). The epoch
- * counter lives in its own key without TTL so it survives expiry; every grant increments it, kept
- * above the caller's `minEpoch`. Presenting the current token again only extends (an idempotent retry).
- * KEYS: lease, epoch. ARGV: node, token, ttl ms, min epoch, wall-clock ms (informational).
+ * Shared head of the lease scripts: `now` is Redis' own clock in ms (TIME; scripts replicate their
+ * effects, so the call is allowed before writes), and `hold` writes a lease and its guard with one
+ * expiry. The lease key ends at `until`; the guard keeps `until` and lives one TTL longer, so it is
+ * the `until` field, never the guard key's own expiry, that ends its protection.
+ */
+const LEASE_PRELUDE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function hold(lease, guard, node, token, epoch, since, ttl)
+  local expires = now + ttl
+  redis.call('HSET', lease, 'node', node, 'token', token, 'epoch', epoch, 'since', since)
+  redis.call('PEXPIREAT', lease, expires)
+  redis.call('HSET', guard, 'node', node, 'token', token, 'epoch', epoch, 'since', since, 'until', expires)
+  redis.call('PEXPIREAT', guard, expires + ttl)
+end
+`;
+
+/**
+ * Take a VIP lease if it is free. Free means no lease key (Redis dropped it at its TTL) and no guard
+ * naming another token with an `until` still ahead: a lease key deleted under a live holder is
+ * refused like a held one, and the holder's own token restores it from the guard. The epoch counter
+ * lives in its own key without TTL so it survives expiry; every grant increments it, kept above the
+ * caller's `minEpoch`. Presenting the current token again only extends (an idempotent retry).
+ * KEYS: lease, epoch, guard. ARGV: node, token, ttl ms, min epoch, wall-clock ms (informational).
  * Returns {1, epoch} granted, or {0, holder, epoch, remaining ms}.
  */
 export const ACQUIRE_LEASE: RedisScript = {
-  numberOfKeys: 2,
-  lua: `
-local holder = redis.call('HGET', KEYS[1], 'node')
-if holder then
-  local epoch = tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0
-  if redis.call('HGET', KEYS[1], 'token') == ARGV[2] then
-    redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  numberOfKeys: 3,
+  lua: `${LEASE_PRELUDE}
+local ttl = math.floor(tonumber(ARGV[3]))
+local l = redis.call('HMGET', KEYS[1], 'node', 'token', 'epoch', 'since')
+if l[1] then
+  local epoch = tonumber(l[3]) or 0
+  if l[2] == ARGV[2] then
+    hold(KEYS[1], KEYS[3], l[1], l[2], epoch, l[4] or ARGV[5], ttl)
     return {1, epoch}
   end
-  return {0, holder, epoch, redis.call('PTTL', KEYS[1])}
+  return {0, l[1], epoch, redis.call('PTTL', KEYS[1])}
+end
+local g = redis.call('HMGET', KEYS[3], 'node', 'token', 'epoch', 'since', 'until')
+local gUntil = tonumber(g[5]) or 0
+if g[1] and g[2] and gUntil > now then
+  local epoch = tonumber(g[3]) or 0
+  if g[2] == ARGV[2] then
+    hold(KEYS[1], KEYS[3], g[1], g[2], epoch, g[4] or ARGV[5], ttl)
+    return {1, epoch}
+  end
+  return {0, g[1], epoch, gUntil - now}
 end
 local epoch = redis.call('INCR', KEYS[2])
 local floor = tonumber(ARGV[4]) or 0
@@ -96,39 +128,77 @@ if epoch <= floor then
   epoch = floor + 1
   redis.call('SET', KEYS[2], epoch)
 end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'node', ARGV[1], 'token', ARGV[2], 'epoch', epoch, 'since', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[1], KEYS[3])
+hold(KEYS[1], KEYS[3], ARGV[1], ARGV[2], epoch, ARGV[5], ttl)
 return {1, epoch}
 `,
 };
 
 /**
- * Extend a lease only if the token still holds it.
- * KEYS: lease. ARGV: token, ttl ms. Returns {1, epoch} or {0, holder or false}.
+ * Extend a lease only if the token still holds it: by its lease key, or, when that key is gone, by a
+ * guard naming the token whose `until` is still ahead, in which case the lease key is written again.
+ * KEYS: lease, guard. ARGV: token, ttl ms. Returns {1, epoch} or {0, holder or false}.
  */
 export const RENEW_LEASE: RedisScript = {
-  numberOfKeys: 1,
-  lua: `
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {1, tonumber(redis.call('HGET', KEYS[1], 'epoch')) or 0}
+  numberOfKeys: 2,
+  lua: `${LEASE_PRELUDE}
+local ttl = math.floor(tonumber(ARGV[2]))
+local held = redis.call('HMGET', KEYS[1], 'node', 'token', 'epoch', 'since')
+if not held[1] then
+  held = redis.call('HMGET', KEYS[2], 'node', 'token', 'epoch', 'since', 'until')
+  if not (held[1] and held[2] and (tonumber(held[5]) or 0) > now) then
+    return {0, false}
+  end
 end
-return {0, redis.call('HGET', KEYS[1], 'node')}
+if held[2] ~= ARGV[1] then
+  return {0, held[1]}
+end
+local epoch = tonumber(held[3]) or 0
+hold(KEYS[1], KEYS[2], held[1], held[2], epoch, held[4] or '', ttl)
+return {1, epoch}
 `,
 };
 
 /**
- * Delete a lease only if the token still holds it.
- * KEYS: lease. ARGV: token. Returns 1 when deleted.
+ * Delete a lease and its guard only if the token still holds it (by the lease key or, when that is
+ * gone, by a guard whose `until` is ahead). A guard left by this token is deleted in any case.
+ * KEYS: lease, guard. ARGV: token. Returns 1 when a held lease was deleted.
  */
 export const RELEASE_LEASE: RedisScript = {
-  numberOfKeys: 1,
-  lua: `
-if redis.call('HGET', KEYS[1], 'token') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  numberOfKeys: 2,
+  lua: `${LEASE_PRELUDE}
+local l = redis.call('HMGET', KEYS[1], 'node', 'token')
+if l[1] then
+  if l[2] ~= ARGV[1] then
+    return 0
+  end
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+local g = redis.call('HMGET', KEYS[2], 'token', 'until')
+if g[1] ~= ARGV[1] then
+  return 0
+end
+redis.call('DEL', KEYS[1], KEYS[2])
+if (tonumber(g[2]) or 0) > now then
+  return 1
 end
 return 0
+`,
+};
+
+/**
+ * Read the store's incarnation: create the marker if it is missing, then answer it with the
+ * server's run_id. One script, so both come from the same server at the same moment.
+ * KEYS: marker. ARGV: a new random marker. Returns {run_id, marker}.
+ */
+export const READ_INCARNATION: RedisScript = {
+  numberOfKeys: 1,
+  lua: `
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local marker = redis.call('GET', KEYS[1])
+local runId = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+return {runId or '', marker}
 `,
 };
 
@@ -138,6 +208,7 @@ const SCRIPTS = {
   syAcquireLease: ACQUIRE_LEASE,
   syRenewLease: RENEW_LEASE,
   syReleaseLease: RELEASE_LEASE,
+  syReadIncarnation: READ_INCARNATION,
 } satisfies Record<string, RedisScript>;
 
 /** Name of a script registered by `defineScripts`. */

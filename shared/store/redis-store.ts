@@ -4,6 +4,7 @@
  * Lua scripts (redis-scripts.ts) or MULTI transactions, so readers never see half a change; the key
  * layout is in store-keys.ts and docs/store.md.
  */
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type Logger, silentLogger } from '../log.ts';
 import type { ForwardingTable } from '../model.ts';
@@ -304,6 +305,7 @@ export class RedisStore implements Store {
     const reply = (await this.runScript('syAcquireLease', [
       this.keys.lease(req.vip),
       this.keys.leaseEpoch(req.vip),
+      this.keys.leaseGuard(req.vip),
       req.node,
       req.token,
       req.ttlMs,
@@ -320,28 +322,65 @@ export class RedisStore implements Store {
   }
 
   async renewLease(vip: string, token: string, ttlMs: number): Promise<LeaseRenewal> {
-    const reply = (await this.runScript('syRenewLease', [this.keys.lease(vip), token, ttlMs])) as unknown[];
+    const reply = (await this.runScript('syRenewLease', [
+      this.keys.lease(vip),
+      this.keys.leaseGuard(vip),
+      token,
+      ttlMs,
+    ])) as unknown[];
     if (Number(reply[0]) === 1) return { renewed: true, epoch: Number(reply[1]) };
     const holder = reply[1];
     return { renewed: false, holder: typeof holder === 'string' ? holder : null };
   }
 
   async releaseLease(vip: string, token: string): Promise<boolean> {
-    return Number(await this.runScript('syReleaseLease', [this.keys.lease(vip), token])) === 1;
+    const reply = await this.runScript('syReleaseLease', [
+      this.keys.lease(vip),
+      this.keys.leaseGuard(vip),
+      token,
+    ]);
+    return Number(reply) === 1;
   }
 
+  /**
+   * A VIP whose lease key is missing but whose guard is still ahead of Redis' clock is reported as
+   * held by the guard's node, as `acquireLease` would refuse it. TIME is read in the same pipeline,
+   * so `until` and now come from one clock.
+   */
   async readLeases(vips: readonly string[]): Promise<LeaseInfo[]> {
     if (vips.length === 0) return [];
-    const p = this.cmd.pipeline();
-    for (const vip of vips) p.hmget(this.keys.lease(vip), 'node', 'epoch').pttl(this.keys.lease(vip));
+    const p = this.cmd.pipeline().time();
+    for (const vip of vips) {
+      p.hmget(this.keys.lease(vip), 'node', 'epoch')
+        .pttl(this.keys.lease(vip))
+        .hmget(this.keys.leaseGuard(vip), 'node', 'epoch', 'until');
+    }
     const results = execResults(await p.exec());
+    const [sec, usec] = results[0] as [string, string];
+    const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
     const out: LeaseInfo[] = [];
     vips.forEach((vip, i) => {
-      const [node, epoch] = results[2 * i] as (string | null)[];
-      const ttl = Number(results[2 * i + 1]);
+      const [node, epoch] = results[1 + 3 * i] as (string | null)[];
+      const ttl = Number(results[2 + 3 * i]);
+      const [guardNode, guardEpoch, until] = results[3 + 3 * i] as (string | null)[];
+      const guardLeft = Number(until ?? 0) - now;
       if (node && ttl > 0) out.push({ vip, holder: node, epoch: Number(epoch ?? 0), remainingMs: ttl });
+      else if (guardNode && guardLeft > 0) {
+        out.push({ vip, holder: guardNode, epoch: Number(guardEpoch ?? 0), remainingMs: guardLeft });
+      }
     });
     return out;
+  }
+
+  // ---- continuity
+
+  async incarnation(): Promise<string> {
+    const marker = randomBytes(8).toString('hex');
+    const [runId, stored] = (await this.runScript('syReadIncarnation', [this.keys.incarnation, marker])) as [
+      string,
+      string,
+    ];
+    return `${runId}/${stored}`;
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,13 @@ export interface StoreKeys {
   lease(vip: string): string;
   /** String, no TTL: the last epoch granted for one VIP. */
   leaseEpoch(vip: string): string;
+  /**
+   * Hash with TTL (lease TTL + one TTL): a copy of one VIP's lease with its expiry (`until`, in
+   * Redis' clock), so a lease key lost under a live holder still refuses others until then.
+   */
+  leaseGuard(vip: string): string;
+  /** String, no TTL: random marker created when missing; with the server's run_id, the store's incarnation. */
+  readonly incarnation: string;
 }
 
 /** Whether `prefix` is usable: 1-64 characters of letters, digits, `_ . : -`. */
@@ -49,9 +56,11 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     speaker: (node) => `${prefix}speaker:${node}`,
     nodeStates: `${prefix}node-states`,
     pools: `${prefix}pools`,
-    // The braces are a Redis Cluster hash tag: a VIP's lease and epoch keys share a slot, so one
-    // script may touch both if the store ever runs on a cluster.
+    // The braces are a Redis Cluster hash tag: a VIP's lease, epoch and guard keys share a slot, so
+    // one script may touch all three if the store ever runs on a cluster.
     lease: (vip) => `${prefix}lease:{${vip}}`,
     leaseEpoch: (vip) => `${prefix}lease-epoch:{${vip}}`,
+    leaseGuard: (vip) => `${prefix}lease-guard:{${vip}}`,
+    incarnation: `${prefix}incarnation`,
   };
 }

@@ -4,7 +4,8 @@ import { RedisStore } from '../../shared/store/redis-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { storeKeys } from '../../shared/store/store-keys.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { type StoreNamespace, storeContract } from './store-contract.ts';
+import { continuityContract } from './continuity-contract.ts';
+import { type StoreFixture, type StoreNamespace, storeContract } from './store-contract.ts';
 
 let redis: TestRedis | undefined;
 let raw: Redis | undefined;
@@ -20,7 +21,7 @@ function openStore(server: TestRedis, prefix: string): RedisStore {
   return new RedisStore(conn.value);
 }
 
-storeContract({
+const fixture: StoreFixture = {
   name: 'redis',
   setup: async () => {
     redis = await startRedis();
@@ -44,6 +45,10 @@ storeContract({
       writeRawListener: async (key, text) => {
         await raw!.hset(keys.table, key, text);
       },
+      deleteLeaseKey: async (vip) => {
+        await raw!.del(keys.lease(vip));
+      },
+      leaseKeyExists: async (vip) => (await raw!.exists(keys.lease(vip))) === 1,
       bumpVersion: async (by) => {
         await raw!.incrby(keys.tableVersion, by);
       },
@@ -59,4 +64,7 @@ storeContract({
       },
     };
   },
-});
+};
+
+storeContract(fixture);
+continuityContract(fixture);

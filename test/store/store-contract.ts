@@ -1,7 +1,7 @@
 /**
  * The store contract, written once and run against every implementation (memory-store.test.ts,
  * redis-store.test.ts): table publish/subscribe, gaps, garbage, the speaker registry, node states
- * and VIP leases.
+ * and VIP leases. The lease guard and the incarnation are in continuity-contract.ts.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -23,6 +23,10 @@ export interface StoreNamespace {
   bumpVersion(by: number): Promise<void>;
   /** Publish raw text on the table channel. */
   announceRaw(text: string): Promise<void>;
+  /** Delete only the lease key of `vip` (as `DEL P lease:{vip}` would), leaving its guard. */
+  deleteLeaseKey(vip: string): Promise<void>;
+  /** Whether the lease key of `vip` exists (its guard aside). */
+  leaseKeyExists(vip: string): Promise<boolean>;
   /** The table's current generation and version. */
   head(): Promise<{ generation: string; version: number }>;
   closeAll(): Promise<void>;
