@@ -1,6 +1,7 @@
 /**
  * The Prometheus endpoint: `GET /metrics` renders the registry; `GET /healthz` says the process is up;
- * JSON routes (such as `GET /status`) answer with what their handler returns.
+ * `GET /livez` says whether it is still doing its work (503 with the reason when not: a liveness
+ * probe restarts it); JSON routes (such as `GET /status`) answer with what their handler returns.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +29,9 @@ export function parseHostPort(text: string): HostPort | null {
 /** JSON routes by path: each handler's value is sent as `application/json`. */
 export type JsonRoutes = ReadonlyMap<string, () => Promise<unknown>>;
 
+/** Why the process should be restarted, or null while it is healthy. */
+export type LivenessCheck = () => string | null;
+
 /** A running metrics endpoint. */
 export interface MetricsServer {
   readonly address: AddressInfo;
@@ -40,6 +44,7 @@ export async function startMetricsServer(
   registry: Registry,
   logger: Logger,
   jsonRoutes: JsonRoutes = new Map(),
+  liveness: LivenessCheck = () => null,
 ): Promise<MetricsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -68,6 +73,12 @@ export async function startMetricsServer(
       );
     } else if (req.method === 'GET' && path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    } else if (req.method === 'GET' && path === '/livez') {
+      const problem = liveness();
+      if (problem !== null) logger.warn({ event: 'liveness-failed', reason: problem }, problem);
+      res
+        .writeHead(problem === null ? 200 : 503, { 'content-type': 'text/plain' })
+        .end(`${problem ?? 'ok'}\n`);
     } else res.writeHead(404).end();
   });
   await new Promise<void>((resolve, reject) => {

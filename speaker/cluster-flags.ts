@@ -7,7 +7,14 @@ import { parseDuration } from '../shared/duration.ts';
 import type { Problem, Result } from '../shared/errors.ts';
 import { show } from '../shared/errors.ts';
 import type { AnnounceMode } from './announce/announcer.ts';
-import { LEASE_DEFAULTS, type LeaseTiming, leaseTimingProblems } from './ownership/lease.ts';
+import {
+  addressLifetimeS,
+  KERNEL_REMOVAL_SLACK_MS,
+  LEASE_DEFAULTS,
+  type LeaseTiming,
+  leaseTimingProblems,
+} from './ownership/lease.ts';
+import { DEFAULT_HANDOVER_DELAY_MS } from './ownership/ownership-loop.ts';
 
 /** The flags this decision reads, as yargs gives them (every one optional). */
 export interface SpeakerSourceFlags {
@@ -20,6 +27,7 @@ export interface SpeakerSourceFlags {
   readonly interface?: string | undefined;
   readonly leaseTtl?: string | undefined;
   readonly leaseRenew?: string | undefined;
+  readonly handoverDelay?: string | undefined;
 }
 
 /** A speaker in a cluster: table, leases and heartbeats in the store. */
@@ -32,6 +40,8 @@ export interface StoreSource {
   /** The interface VIPs are added to (l2), or null. */
   readonly interface: string | null;
   readonly timing: LeaseTiming;
+  /** How long a node that (re)joined must be live before a holder hands it a VIP it prefers. */
+  readonly handoverDelayMs: number;
 }
 
 /** Where the table comes from. */
@@ -46,6 +56,7 @@ const STORE_ONLY = [
   'interface',
   'lease-ttl',
   'lease-renew',
+  'handover-delay',
 ] as const;
 
 function problem(flag: string, value: unknown, code: string, message: string): Problem {
@@ -89,6 +100,7 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
       interface: f.interface,
       'lease-ttl': f.leaseTtl,
       'lease-renew': f.leaseRenew,
+      'handover-delay': f.handoverDelay,
     };
     const stray = STORE_ONLY.filter((flag) => byFlag[flag] !== undefined);
     if (stray.length > 0) {
@@ -159,6 +171,22 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
         ),
       );
     }
+    if (announce === 'l2' && problems.length === 0 && addressLifetimeS(timing) < 1) {
+      problems.push(
+        problem(
+          'lease-ttl',
+          f.leaseTtl ?? `${ttl}ms`,
+          'lease-timing',
+          `l2 mode gives VIP addresses a kernel lifetime of whole seconds that must end before the lease can: the TTL must be at least 1 s + renew + margin + ${KERNEL_REMOVAL_SLACK_MS} ms (TTL ${ttl} ms, renew ${renew} ms, margin ${timing.marginMs} ms)`,
+        ),
+      );
+    }
+  }
+  const handoverDelayMs = parseDuration(f.handoverDelay ?? DEFAULT_HANDOVER_DELAY_MS);
+  if (handoverDelayMs === null) {
+    problems.push(
+      problem('handover-delay', f.handoverDelay, 'duration', 'must be a duration such as "3s" or "10m"'),
+    );
   }
   if (problems.length > 0) return { ok: false, problems };
   return {
@@ -170,6 +198,7 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
       announce,
       interface: iface,
       timing,
+      handoverDelayMs: handoverDelayMs!,
     },
   };
 }

@@ -13,6 +13,10 @@
  * The data plane never waits for the store: if Redis goes away, the last good table keeps serving,
  * owners keep their VIPs `suspended` (no gratuitous ARP past the lease), and in `l2` mode an owner
  * steps back if another node answers ARP for a VIP it keeps (address-conflict.ts).
+ *
+ * A timer of its own, independent of the store, keeps what this node announces alive (the kernel
+ * lifetimes of VIP addresses in `l2`) and watches the client-facing link: a link that goes down
+ * gives every VIP up so that other nodes serve them.
  */
 import type { Registry } from 'prom-client';
 import type { Logger } from '../shared/log.ts';
@@ -54,6 +58,13 @@ export interface ClusterSpeakerOptions {
   readonly handoverDelayMs?: number;
   /** How often the table subscription checks for a lost announcement; the store's default if unset. */
   readonly resyncIntervalMs?: number;
+  /**
+   * How often to renew what keeps the announced VIPs alive and to check the link; default half the
+   * lease renew interval. It must be well under the l2 address lifetime (`addressLifetimeS`).
+   */
+  readonly keepAliveMs?: number;
+  /** Whether the client-facing link is up (`l2`); absent: never checked. */
+  readonly linkUp?: (() => boolean) | null;
 }
 
 /** Wait before trying again when the allowlist or an address could not be applied. */
@@ -89,6 +100,7 @@ export class ClusterSpeaker {
   #dirty = false;
   #reconciling: Promise<void> | null = null;
   #retry: NodeJS.Timeout | null = null;
+  #keepAlive: NodeJS.Timeout | null = null;
   #stopping: Promise<void> | null = null;
 
   private constructor(opts: ClusterSpeakerOptions) {
@@ -115,11 +127,17 @@ export class ClusterSpeaker {
         lost: (loss: OwnershipLoss) => {
           this.#metrics.changed('lost');
           this.#toAdvertise.delete(loss.vip);
-          this.#reconcile();
+          // The loop releases the lease once this resolves: the address is gone by then.
+          return this.#reconcile();
         },
       },
     });
-    this.#metrics = new OwnershipMetrics(opts.registry, opts.self.node, () => this.#loop.snapshot());
+    this.#metrics = new OwnershipMetrics(
+      opts.registry,
+      opts.self.node,
+      () => this.#loop.snapshot(),
+      () => this.#loop.discontinuities,
+    );
     this.#conflicts =
       this.#l2 && opts.conflictProbe
         ? new ConflictWatch({
@@ -146,6 +164,9 @@ export class ClusterSpeaker {
       opts.resyncIntervalMs !== undefined ? { resyncIntervalMs: opts.resyncIntervalMs } : {},
     );
     cs.#loop.start();
+    const keepAliveMs = opts.keepAliveMs ?? Math.max(1, Math.floor((opts.timing?.renewMs ?? 500) / 2));
+    cs.#keepAlive = setInterval(() => cs.#keepAliveTick(), keepAliveMs);
+    cs.#keepAlive.unref();
     cs.#log.info(
       { event: 'cluster-speaker-started', announce: opts.announcer.mode, store: opts.store.target },
       'following the store',
@@ -157,6 +178,18 @@ export class ClusterSpeaker {
   vips(): VipStatus[] {
     const announced = this.#opts.announcer.announced();
     return this.#loop.snapshot().map((o) => ({ ...o, announced: announced.has(o.vip) }));
+  }
+
+  /**
+   * Why this speaker should be restarted, or null while it is healthy: its ownership loop has not
+   * started a tick for more than `maxMs` (a hung loop renews nothing and takes nothing over).
+   */
+  stalled(now: number, maxMs: number): string | null {
+    const age = now - this.#loop.lastTickAt;
+    if (age <= maxMs) return null;
+    return Number.isFinite(age)
+      ? `the VIP ownership loop last ticked ${Math.round(age)} ms ago (limit ${maxMs} ms)`
+      : 'the VIP ownership loop has not ticked yet';
   }
 
   /** The table most recently taken from the store. */
@@ -183,6 +216,7 @@ export class ClusterSpeaker {
     this.#stopping ??= (async () => {
       if (this.#retry) clearTimeout(this.#retry);
       await this.#loop.stop({ release: true });
+      if (this.#keepAlive) clearInterval(this.#keepAlive);
       await this.#subscription?.close();
       await this.#conflicts?.close();
       await this.settled();
@@ -191,6 +225,23 @@ export class ClusterSpeaker {
       this.#log.info({ event: 'cluster-speaker-stopped' }, 'left the cluster');
     })();
     return this.#stopping;
+  }
+
+  /**
+   * On its own timer: keep the VIPs this node owns or keeps suspended alive, and give them all up
+   * while the client-facing link is down (a node that cannot be reached must not hold VIPs).
+   */
+  #keepAliveTick(): void {
+    const { linkUp, announcer } = this.#opts;
+    if (linkUp) this.#loop.setLocalFault(linkUp() ? null : 'link-down');
+    const owned: string[] = [];
+    const retained: string[] = [];
+    for (const o of this.#loop.snapshot()) {
+      // A fence that has passed (a timer not run yet after a freeze) proves nothing: retained.
+      if (o.state === 'owned' && this.#loop.canAnnounce(o.vip)) owned.push(o.vip);
+      else retained.push(o.vip);
+    }
+    if (owned.length + retained.length > 0) announcer.keepAlive(owned, retained);
   }
 
   /** Ask for a reconcile; changes that arrive while one runs are folded into the next. */

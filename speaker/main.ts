@@ -17,11 +17,13 @@ import { arpConflictProbe } from './announce/address-conflict.ts';
 import { type Announcer, PassiveAnnouncer } from './announce/announcer.ts';
 import { execRunner } from './announce/command-runner.ts';
 import { L2Announcer } from './announce/l2-announcer.ts';
+import { linkWatch } from './announce/link-state.ts';
 import { NftVipFirewall } from './announce/vip-firewall.ts';
 import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
 import { ClusterSpeaker } from './cluster-speaker.ts';
 import { type ConnectionCap, speakerCap, startupConnectionCap } from './descriptor-budget.ts';
 import { HealthChecker } from './health/health-checker.ts';
+import { addressLifetimeS } from './ownership/lease.ts';
 import { Speaker } from './speaker.ts';
 import {
   lateStatusRoute,
@@ -39,6 +41,7 @@ interface SpeakerArgs extends RedisFlags {
   interface?: string;
   'lease-ttl'?: string;
   'lease-renew'?: string;
+  'handover-delay'?: string;
   workers: number;
   'max-connections': string;
   'drain-timeout': string;
@@ -54,6 +57,12 @@ function flagProblem(flag: string, value: unknown, message: string): UserError {
 }
 
 /** The `speaker` subcommand. */
+/**
+ * `GET /livez` fails when the VIP ownership loop has not started a tick for this many lease TTLs: a
+ * hung loop renews nothing, and the DaemonSet's liveness probe then restarts the speaker.
+ */
+const LIVENESS_TICKS = 3;
+
 export const speakerCommand: CommandModule<object, SpeakerArgs> = {
   command: 'speaker',
   describe: 'Proxy VIP:port connections to healthy node NodePorts: from a table file, or as a cluster member',
@@ -89,6 +98,11 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
       .option('lease-renew', {
         type: 'string',
         describe: 'With the store: how often leases are renewed (default 500ms)',
+      })
+      .option('handover-delay', {
+        type: 'string',
+        describe:
+          'With the store: how long a node that (re)joined must be live before VIPs it prefers move back to it (default 3s; long: they stay where they are)',
       })
       .options(REDIS_CLI_OPTIONS)
       .option('workers', {
@@ -137,6 +151,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     interface: args.interface,
     leaseTtl: args['lease-ttl'],
     leaseRenew: args['lease-renew'],
+    handoverDelay: args['handover-delay'],
   });
   if (!source.ok) throw new UserError(source.problems);
 
@@ -149,6 +164,8 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   const registry = new Registry();
   const health = new HealthChecker({ logger, registry });
   const status = lateStatusRoute();
+  // Bound once the cluster speaker runs; a table-file speaker has no loop that could hang.
+  let liveness: () => string | null = () => null;
   const common = {
     workers: args.workers,
     maxConnections: speakerCap(cap),
@@ -160,10 +177,13 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     registry,
     health,
     jsonRoutes: status.routes,
+    liveness: () => liveness(),
     onFatal: () => process.exit(1),
   };
   if (source.value.kind === 'store') {
-    await runClusterSpeaker(args, source.value, common, cap, status, logger);
+    await runClusterSpeaker(args, source.value, common, cap, status, logger, (check) => {
+      liveness = check;
+    });
     return;
   }
   const speaker = await Speaker.start({ ...common, tablePath: source.value.path });
@@ -230,12 +250,14 @@ async function runClusterSpeaker(
   cap: ConnectionCap,
   status: StatusRoute,
   logger: Logger,
+  setLiveness: (check: () => string | null) => void,
 ): Promise<void> {
   const run = execRunner();
   let announcer: Announcer;
   let allowlist: NftVipFirewall | null = null;
+  const lifetimeS = addressLifetimeS(src.timing);
   if (src.announce === 'l2') {
-    announcer = new L2Announcer({ interface: src.interface!, run, logger });
+    announcer = new L2Announcer({ interface: src.interface!, run, lifetimeS, logger });
     await announcer.start();
     allowlist = new NftVipFirewall({ run, logger });
     try {
@@ -277,9 +299,14 @@ async function runClusterSpeaker(
       src.interface !== null && src.announce === 'l2' ? arpConflictProbe(src.interface, run, logger) : null,
     self,
     timing: src.timing,
+    handoverDelayMs: src.handoverDelayMs,
     registry: common.registry,
     logger,
+    // Four renewals per address lifetime: an event-loop stall of most of a lifetime is survived.
+    keepAliveMs: Math.min(src.timing.renewMs / 2, (lifetimeS * 1000) / 4),
+    linkUp: src.announce === 'l2' ? linkWatch(src.interface!, logger) : null,
   });
+  setLiveness(() => cluster.stalled(performance.now(), LIVENESS_TICKS * src.timing.ttlMs));
   logger.info({
     event: 'speaker-started',
     store: store.target,
@@ -288,6 +315,7 @@ async function runClusterSpeaker(
     interface: src.interface,
     leaseTtlMs: src.timing.ttlMs,
     leaseRenewMs: src.timing.renewMs,
+    addressLifetimeS: src.announce === 'l2' ? lifetimeS : undefined,
     workers: args.workers,
     ...capFields(cap, speaker.maxConnections),
     metrics: speaker.metricsAddress,

@@ -13,6 +13,7 @@ import type { LogFormat, Logger } from '../shared/log.ts';
 import {
   type HostPort,
   type JsonRoutes,
+  type LivenessCheck,
   type MetricsServer,
   startMetricsServer,
 } from '../shared/metrics-server.ts';
@@ -47,6 +48,8 @@ export interface SpeakerOptions {
   readonly metricsAt: HostPort | null;
   /** JSON routes served beside the metrics (`/status`). */
   readonly jsonRoutes?: JsonRoutes;
+  /** Answers `GET /livez` on the metrics endpoint; always live when absent. */
+  readonly liveness?: LivenessCheck;
   readonly logger: Logger;
   readonly logLevel?: string;
   readonly logFormat?: LogFormat;
@@ -161,6 +164,7 @@ export class Speaker {
           opts.registry,
           opts.logger,
           opts.jsonRoutes,
+          opts.liveness,
         );
       }
     } catch (err) {

@@ -190,7 +190,12 @@ export interface LeaseInfo {
   readonly remainingMs: number;
 }
 
-/** VIP leases: atomic acquire, compare-and-extend renew, compare-and-delete release. */
+/**
+ * VIP leases: atomic acquire, compare-and-extend renew, compare-and-delete release. A lease whose
+ * key is lost while its holder still renews (deleted by hand, evicted) is not free: the store keeps
+ * a guard copy of holder, token and expiry, refuses the lease to others until that expiry, and the
+ * holder's next renew restores it.
+ */
 export interface LeaseStore {
   /** Take the lease if it is free or expired; the epoch increases with every grant. */
   acquireLease(req: LeaseRequest): Promise<LeaseGrant>;
@@ -202,8 +207,29 @@ export interface LeaseStore {
   readLeases(vips: readonly string[]): Promise<LeaseInfo[]>;
 }
 
+/**
+ * Whether the store still remembers what it was told. Leases and registrations are only as good as
+ * the memory holding them: a Redis restarted without persistence, a failover to a replica that
+ * missed writes, or a wipe loses them silently (ioredis replays queued commands, so no request
+ * fails). Speakers compare the incarnation on every tick and, when it changes, let a full lease TTL
+ * pass before taking any VIP they did not hold (docs/store.md, docs/cluster.md).
+ */
+export interface StoreContinuity {
+  /**
+   * An identity of the store's memory that changes whenever writes may have been lost: for Redis,
+   * the server's `run_id` and a marker key created when missing. Creates the marker if it is gone.
+   */
+  incarnation(): Promise<string>;
+}
+
 /** The whole store. */
-export interface Store extends TableStore, SpeakerRegistry, NodeStateStore, PoolStatusStore, LeaseStore {
+export interface Store
+  extends TableStore,
+    SpeakerRegistry,
+    NodeStateStore,
+    PoolStatusStore,
+    LeaseStore,
+    StoreContinuity {
   /** `redis` or `memory`, for logs and status. */
   readonly kind: 'redis' | 'memory';
   /** Where it points, safe to log (passwords redacted). */

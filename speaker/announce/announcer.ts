@@ -21,6 +21,13 @@ export interface Announcer {
   announce(vip: string, stillOwned?: () => boolean): Promise<void>;
   /** Stop answering for `vip`. Idempotent. */
   withdraw(vip: string): Promise<void>;
+  /**
+   * Keep answering for VIPs it announced: renew whatever makes the network reach this node for them
+   * only while this process lives (l2: the addresses' kernel lifetimes). `owned` VIPs are held
+   * under a lease and are restored if something removed them; `retained` ones (kept suspended,
+   * without a provable lease) are renewed only while still present.
+   */
+  keepAlive(owned: Iterable<string>, retained?: Iterable<string>): void;
   /** VIPs announced now. */
   announced(): ReadonlySet<string>;
   /** Withdraw everything and stop background work. */
@@ -48,6 +55,8 @@ export class PassiveAnnouncer implements Announcer {
   }
 
   advertise(): void {}
+
+  keepAlive(): void {}
 
   async announce(vip: string): Promise<void> {
     this.vips.add(vip);

@@ -3,28 +3,50 @@
  * (gratuitous ARP for IPv4; for IPv6 the kernel's unsolicited neighbour advertisement, see
  * docs/announcement.md), so switches and hosts send the VIP's frames to this node.
  *
+ * Every VIP address is added with a short kernel lifetime (`valid_lft`/`preferred_lft`) that the
+ * speaker renews several times a second (`keepAlive`). The kernel itself removes the address, and
+ * stops answering ARP and TCP for it, about `lifetimeS` after the last renewal: a speaker that was
+ * killed, frozen or whose event loop hangs stops answering for its VIPs by itself, before any other
+ * node can take their leases (docs/cluster.md, "Dead man's switch"). A renewal also puts back an
+ * address someone deleted.
+ *
  * Our addresses are recognisable after a crash: IPv4 VIPs carry the label `<ifname>:sy`, IPv6 VIPs
  * are /128 without DAD. `start()` removes any such address left by an earlier run.
  */
 
+import { networkInterfaces } from 'node:os';
 import { UserError } from '../../shared/errors.ts';
 import { parseIp } from '../../shared/ip.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Announcer } from './announcer.ts';
 import { missingCapabilities } from './capabilities.ts';
-import type { CommandRunner } from './command-runner.ts';
+import { type CommandRunner, type LineChildStarter, spawnLineChild } from './command-runner.ts';
+import { IpBatch } from './ip-batch.ts';
 
 /** Settings of the L2 announcer. */
 export interface L2Options {
   /** Interface the VIPs are added to, e.g. `eth0`. At most 12 characters (the label adds `:sy`). */
   readonly interface: string;
   readonly run: CommandRunner;
+  /** Starts the long-lived `ip -batch` child that adds, renews and deletes addresses. */
+  readonly startChild?: LineChildStarter;
+  /** Kernel lifetime of a VIP address in whole seconds (`addressLifetimeS` of the lease timing). */
+  readonly lifetimeS: number;
   readonly logger: Logger;
   /** Gratuitous ARPs sent per announcement: one at once, the rest `garpIntervalMs` apart. */
   readonly garpCount?: number;
   readonly garpIntervalMs?: number;
   /** Skip the capability check (tests that run the commands in a namespace as root). */
   readonly skipCapabilityCheck?: boolean;
+}
+
+/** Every address on this host's interfaces now (from getifaddrs, no process spawned). */
+function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) out.add(parseIp(a.address)?.text ?? a.address);
+  }
+  return out;
 }
 
 interface IpAddrJson {
@@ -40,10 +62,23 @@ export class L2Announcer implements Announcer {
   private readonly vips = new Set<string>();
   /** Pending repeat of gratuitous ARPs per VIP; cleared on withdraw. */
   private readonly bursts = new Map<string, NodeJS.Timeout>();
+  private readonly ip: IpBatch;
+  private keeping: Promise<unknown> | null = null;
 
   constructor(opts: L2Options) {
+    if (!(Number.isInteger(opts.lifetimeS) && opts.lifetimeS >= 1))
+      throw new Error(`L2Announcer: lifetimeS must be a whole number of seconds >= 1, got ${opts.lifetimeS}`);
     this.opts = opts;
     this.label = `${opts.interface}:sy`;
+    this.ip = new IpBatch(opts.startChild ?? spawnLineChild(), opts.logger);
+  }
+
+  /** The `ip` command that adds `vip`, or renews its lifetime (and puts it back if it was removed). */
+  private replaceCommand(vip: string, family: 4 | 6): string {
+    const lft = `valid_lft ${this.opts.lifetimeS} preferred_lft ${this.opts.lifetimeS}`;
+    return family === 4
+      ? `address replace ${vip}/32 dev ${this.opts.interface} label ${this.label} ${lft}`
+      : `address replace ${vip}/128 dev ${this.opts.interface} nodad ${lft}`;
   }
 
   async start(): Promise<void> {
@@ -128,16 +163,10 @@ export class L2Announcer implements Announcer {
     if (!ip) throw new Error(`addAddress: not an IP address: ${vip}`);
     if (this.vips.has(ip.text)) return true;
     if (!stillOwned()) return false;
-    const args =
-      ip.family === 4
-        ? ['addr', 'add', `${ip.text}/32`, 'dev', this.opts.interface, 'label', this.label]
-        : ['addr', 'add', `${ip.text}/128`, 'dev', this.opts.interface, 'nodad'];
-    const r = await this.opts.run('ip', args);
-    if (r.code !== 0 && !/File exists/i.test(r.stderr)) {
-      this.opts.logger.error(
-        { event: 'vip-add-failed', vip: ip.text, err: r.stderr.trim() },
-        'could not add VIP address',
-      );
+    // `replace` also takes over an address someone else added, with our label and lifetime.
+    const [err] = await this.ip.run([this.replaceCommand(ip.text, ip.family)]);
+    if (err) {
+      this.opts.logger.error({ event: 'vip-add-failed', vip: ip.text, err }, 'could not add VIP address');
       return false;
     }
     this.vips.add(ip.text);
@@ -193,14 +222,50 @@ export class L2Announcer implements Announcer {
     this.bursts.delete(ip.text);
     this.vips.delete(ip.text);
     const prefix = ip.family === 4 ? 32 : 128;
-    const r = await this.opts.run('ip', ['addr', 'del', `${ip.text}/${prefix}`, 'dev', this.opts.interface]);
-    if (r.code !== 0 && !/Cannot assign/i.test(r.stderr)) {
+    // Through the same child as the renewals: none written before this can run after it.
+    const [err] = await this.ip.run([`address del ${ip.text}/${prefix} dev ${this.opts.interface}`]);
+    if (err && !/Cannot assign|not found/i.test(err)) {
+      // The address goes by itself within the lifetime: nothing renews it any more.
       this.opts.logger.error(
-        { event: 'vip-del-failed', vip: ip.text, err: r.stderr.trim() },
-        'could not remove VIP address',
+        { event: 'vip-del-failed', vip: ip.text, err, lifetimeS: this.opts.lifetimeS },
+        'could not remove VIP address; the kernel removes it when its lifetime ends',
       );
     }
     this.opts.logger.info({ event: 'vip-withdrawn', vip: ip.text }, 'stopped announcing VIP');
+  }
+
+  /**
+   * Renew the kernel lifetime of the addresses this announcer added: every one of `owned` (putting
+   * back any that was removed: the lease proves the VIP is this node's), and those of `retained` that
+   * are still present (a VIP kept without a provable lease must never come back once the kernel
+   * dropped it, e.g. after this process was frozen). Skipped while the previous renewal is still
+   * running, so a hung child cannot pile them up.
+   */
+  keepAlive(owned: Iterable<string>, retained: Iterable<string> = []): void {
+    if (this.keeping) return;
+    const commands: string[] = [];
+    const add = (vip: string, onlyIfPresent: ReadonlySet<string> | null) => {
+      const ip = parseIp(vip);
+      if (!ip || !this.vips.has(ip.text)) return;
+      if (onlyIfPresent && !onlyIfPresent.has(ip.text)) return;
+      commands.push(this.replaceCommand(ip.text, ip.family));
+    };
+    for (const vip of owned) add(vip, null);
+    let present: ReadonlySet<string> | null = null;
+    for (const vip of retained) {
+      present ??= localAddresses();
+      add(vip, present);
+    }
+    if (commands.length === 0) return;
+    this.keeping = this.ip.run(commands).then((outcome) => {
+      this.keeping = null;
+      const failed = outcome.filter((e) => e !== null);
+      if (failed.length > 0)
+        this.opts.logger.warn(
+          { event: 'vip-keepalive-failed', failed: failed.length, err: failed[0] },
+          'could not renew VIP address lifetimes',
+        );
+    });
   }
 
   announced(): ReadonlySet<string> {
@@ -209,5 +274,7 @@ export class L2Announcer implements Announcer {
 
   async close(): Promise<void> {
     for (const vip of [...this.vips]) await this.withdraw(vip);
+    await this.keeping;
+    await this.ip.close();
   }
 }

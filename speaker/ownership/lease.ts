@@ -44,6 +44,24 @@ export function leaseTimingProblems(t: LeaseTiming): Problem[] {
   return out;
 }
 
+/**
+ * How late, at most, the kernel removes an address after its lifetime ends, plus the time an
+ * `ip -batch` line takes to run: 8–35 ms measured (docs/cluster.md), rounded up.
+ */
+export const KERNEL_REMOVAL_SLACK_MS = 100;
+
+/**
+ * The kernel lifetime of a VIP address, in whole seconds, for a lease timing; 0 when the timing
+ * leaves no room for one. The speaker renews the lifetime between its lease renewals, so when the
+ * process dies or freezes its last lifetime renewal is at most one renew interval after its last
+ * lease renewal. The address must be gone before the store can expire that lease (its TTL after the
+ * renewal was sent, less the drift margin): lifetime + one renew interval + slack ≤ TTL − margin.
+ * Defaults: 2 s TTL, 500 ms renew, 200 ms margin → 1 s.
+ */
+export function addressLifetimeS(t: LeaseTiming): number {
+  return Math.max(0, Math.floor((t.ttlMs - t.marginMs - t.renewMs - KERNEL_REMOVAL_SLACK_MS) / 1000));
+}
+
 /** Why a lease stopped being held. */
 export type LeaseLossReason =
   /** The local deadline passed without a successful renew (the store did not answer in time). */

@@ -17,6 +17,15 @@
  * A lease that runs out because its holder stopped renewing is taken over the moment it expires by
  * the node preferred after the holder (takeover.ts), rather than on that node's next tick.
  *
+ * The store is not trusted to remember. Its incarnation (a Redis restart, a failover, a wipe) is
+ * read on every tick; when it changes, every lease and registration may be gone while their holders
+ * live, so the loop takes no VIP it did not hold until a full lease TTL has passed, by which time
+ * every live holder has taken its own back. Nor does it take one on a view of the store older than
+ * this tick: a request queued while the store was away would otherwise reach a store that forgot.
+ *
+ * Giving a VIP up withdraws it first and releases the lease after, so no successor can announce
+ * while this node still answers.
+ *
  * The loop decides only who owns what; the speaker decides what owning means for its listeners
  * (cluster-speaker.ts: in `l2` mode only the owner binds a VIP's listeners).
  */
@@ -28,6 +37,7 @@ import type {
   NodeStateStore,
   SpeakerInfo,
   SpeakerRegistry,
+  StoreContinuity,
 } from '../../shared/store/store.ts';
 import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
 import { eligibleNodes, preferredOwner } from './rendezvous.ts';
@@ -49,6 +59,8 @@ export type OwnershipLossReason =
   | 'removed'
   /** This node is not Ready, is excluded, or the controller does not list it. */
   | 'not-eligible'
+  /** This node cannot serve VIPs now (its client-facing link is down): see `setLocalFault`. */
+  | 'local-fault'
   /** The lease lapsed and `retainOnStoreLoss` is off. */
   | 'expired'
   /** Kept suspended, then given up because another node answers for it on the link (`relinquish`). */
@@ -67,8 +79,11 @@ export interface OwnershipHandlers {
   gained(change: OwnershipChange): void;
   /** The lease lapsed without an answer from the store: stop gratuitous ARP, keep the address. */
   suspended(change: OwnershipChange): void;
-  /** Another node owns it now, or will: remove the address. */
-  lost(loss: OwnershipLoss): void;
+  /**
+   * Another node owns it now, or will: remove the address. When the loop gives a lease up itself, it
+   * releases the lease only once the returned promise settles, so withdraw before resolving.
+   */
+  lost(loss: OwnershipLoss): void | Promise<void>;
 }
 
 /** How this node stands with one VIP. */
@@ -76,7 +91,7 @@ export type VipOwnership = 'owned' | 'suspended';
 
 /** Options of the loop. */
 export interface OwnershipLoopOptions {
-  readonly store: LeaseStore & SpeakerRegistry & NodeStateStore;
+  readonly store: LeaseStore & SpeakerRegistry & NodeStateStore & StoreContinuity;
   /** This speaker's registration; `self.node` is the lease holder name. */
   readonly self: SpeakerInfo;
   readonly handlers: OwnershipHandlers;
@@ -122,14 +137,29 @@ export class VipOwnershipLoop {
   private readonly settleMs: number;
   private readonly handoverDelayMs: number;
   private readonly retain: boolean;
+  /** Changes of the store's incarnation seen (restarts, failovers, wipes): a metric. */
+  discontinuities = 0;
   private vips = new Set<string>();
   private readonly owned = new Map<string, { state: VipOwnership; epoch: number }>();
   private view: View;
   /** Monotonic time each node was first seen live in the current run of sightings. */
   private readonly firstSeen = new Map<string, number>();
-  /** Monotonic time from which the settle wait runs: the start, and every recovery of the store. */
-  private settleFrom = 0;
+  /**
+   * Monotonic time before which this node takes no VIP it does not hold: the start, every recovery
+   * of the store, and every change of its incarnation push it out.
+   */
+  private settleUntil = 0;
   private viewFailing = false;
+  /** The store incarnation last read; null before the first read. */
+  private incarnation: string | null = null;
+  /** Monotonic time of the last view read that answered; acquisitions need one from this tick. */
+  private viewAt = Number.NEGATIVE_INFINITY;
+  /** Why this node cannot serve VIPs now, or null. */
+  private localFault: string | null = null;
+  /** Whether the registration was removed for the current local fault. */
+  private deregistered = false;
+  /** Monotonic time the last tick started; -Infinity before the first. */
+  private lastTick = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private tickRunning: Promise<void> | null = null;
@@ -164,7 +194,13 @@ export class VipOwnershipLoop {
       now: this.now,
       logger: this.log,
       view: () => this.view,
-      wants: (vip) => this.running && this.vips.has(vip) && !this.owned.has(vip),
+      wants: (vip) =>
+        this.running &&
+        this.vips.has(vip) &&
+        !this.owned.has(vip) &&
+        this.localFault === null &&
+        this.now() >= this.settleUntil &&
+        this.now() - this.viewAt <= 2 * this.leases.timing.renewMs,
       acquire: (vip) => this.leases.acquire(vip),
       tookOver: (vip, epoch, holder) => {
         // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
@@ -181,6 +217,30 @@ export class VipOwnershipLoop {
     if (this.running) this.schedule(0);
   }
 
+  /** Monotonic time the last tick started (-Infinity before the first): a liveness signal. */
+  get lastTickAt(): number {
+    return this.lastTick;
+  }
+
+  /**
+   * Mark this node unable to serve VIPs (e.g. its client-facing link is down), or able again with
+   * null. While marked, the next tick withdraws and releases every VIP and removes the registration,
+   * so the other nodes take them at once, as keepalived's `track_interface` does.
+   */
+  setLocalFault(reason: string | null): void {
+    if (reason === this.localFault) return;
+    this.localFault = reason;
+    if (reason !== null) {
+      this.log.warn({ event: 'local-fault', reason }, 'this node cannot serve VIPs; giving them up');
+    } else {
+      this.log.info({ event: 'local-fault-cleared' }, 'this node can serve VIPs again');
+      this.deregistered = false;
+      // Rejoin like a new node: look around before taking anything.
+      this.settleUntil = this.now() + this.settleMs;
+    }
+    this.schedule(0);
+  }
+
   /** Whether this node may send gratuitous ARP for `vip` now (its lease is within its fence). */
   canAnnounce(vip: string): boolean {
     return this.leases.canAnnounce(vip);
@@ -194,7 +254,7 @@ export class VipOwnershipLoop {
   relinquish(vip: string): boolean {
     const o = this.owned.get(vip);
     if (o?.state !== 'suspended') return false;
-    this.drop(vip, o.epoch, 'conflict');
+    void this.drop(vip, o.epoch, 'conflict');
     return true;
   }
 
@@ -207,7 +267,7 @@ export class VipOwnershipLoop {
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.settleFrom = this.now();
+    this.settleUntil = this.now() + this.settleMs;
     this.schedule(0);
   }
 
@@ -222,9 +282,12 @@ export class VipOwnershipLoop {
     this.takeovers.close();
     await this.tickRunning;
     const release = opts.release !== false;
+    if (release) {
+      // Withdraw everything before any lease goes.
+      await Promise.allSettled([...this.owned].map(([vip, o]) => this.drop(vip, o.epoch, 'stopped')));
+    }
     await this.leases.close({ release });
     if (!release) return;
-    for (const [vip, o] of [...this.owned]) this.drop(vip, o.epoch, 'stopped');
     await this.opts.store.removeSpeaker(this.node).catch(() => undefined);
   }
 
@@ -244,12 +307,20 @@ export class VipOwnershipLoop {
 
   /** One round: fence, renew, heartbeat, look, then acquire or release towards the preferred owners. */
   private async tick(): Promise<void> {
+    const started = this.now();
+    this.lastTick = started;
     this.leases.checkDeadlines();
+    if (this.localFault !== null) {
+      await this.leaveForFault();
+      return;
+    }
     const work: Promise<unknown>[] = [this.leases.renewAll(), this.heartbeat()];
     await Promise.race([this.refreshView(), delay(this.leases.timing.renewMs)]);
     const view = this.view;
     const now = this.now();
-    const settled = now - this.settleFrom >= this.settleMs;
+    // Taking a VIP this node does not hold needs a view read in this very tick, from a store whose
+    // incarnation has been the same for the settle time.
+    const settled = now >= this.settleUntil && this.viewAt >= started;
     for (const [vip, o] of [...this.owned]) {
       if (!this.vips.has(vip)) work.push(this.giveUp(vip, o, 'removed'));
       else if (!view.selfEligible) work.push(this.giveUp(vip, o, 'not-eligible'));
@@ -276,6 +347,18 @@ export class VipOwnershipLoop {
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
   }
 
+  /** A tick under a local fault: withdraw and release everything, and leave the registry once. */
+  private async leaveForFault(): Promise<void> {
+    await Promise.allSettled([...this.owned].map(([vip, o]) => this.giveUp(vip, o, 'local-fault')));
+    if (this.deregistered) return;
+    try {
+      await this.opts.store.removeSpeaker(this.node);
+      this.deregistered = true;
+    } catch (err) {
+      this.log.debug({ event: 'deregister-failed', err }, 'could not remove the speaker registration');
+    }
+  }
+
   private async heartbeat(): Promise<void> {
     if (this.heartbeatInFlight) return;
     this.heartbeatInFlight = true;
@@ -292,7 +375,8 @@ export class VipOwnershipLoop {
     if (this.viewInFlight) return;
     this.viewInFlight = true;
     try {
-      const [speakers, states] = await Promise.all([
+      const [incarnation, speakers, states] = await Promise.all([
+        this.opts.store.incarnation(),
         this.opts.store.listSpeakers(),
         this.opts.store.nodeStates(),
       ]);
@@ -300,8 +384,21 @@ export class VipOwnershipLoop {
         // Registrations lapsed while the store was away; wait for every speaker to heartbeat again
         // before choosing, or this node would grab VIPs whose holders are about to take them back.
         this.viewFailing = false;
-        this.settleFrom = this.now();
+        this.settleUntil = Math.max(this.settleUntil, this.now() + this.settleMs);
       }
+      if (this.incarnation !== null && incarnation !== this.incarnation) {
+        // Leases and registrations may be gone while their holders live: give every holder a full
+        // TTL to take its own back before anyone takes what it does not hold.
+        const waitMs = Math.max(this.settleMs, this.leases.timing.ttlMs);
+        this.settleUntil = Math.max(this.settleUntil, this.now() + waitMs);
+        this.discontinuities++;
+        this.log.warn(
+          { event: 'store-discontinuity', from: this.incarnation, to: incarnation, settleMs: waitMs },
+          'the store lost its memory (restart, failover or wipe); taking nothing new until every holder renewed',
+        );
+      }
+      this.incarnation = incarnation;
+      this.viewAt = this.now();
       this.setView(speakers, states);
     } catch (err) {
       // Keep the last view: without the store nothing can be acquired anyway.
@@ -337,7 +434,7 @@ export class VipOwnershipLoop {
         // Held under this node's name but another token: a request whose reply was lost. It runs
         // out within one TTL and is taken again; dropping the VIP meanwhile would black-hole it.
         if (out.holder === this.node) return;
-        if (o) this.drop(vip, o.epoch, 'taken');
+        if (o) void this.drop(vip, o.epoch, 'taken');
         return;
       default:
         return; // busy, late, unreachable: try again next tick
@@ -350,27 +447,32 @@ export class VipOwnershipLoop {
     this.emit('gained', { vip, epoch });
   }
 
+  /** Withdraw `vip`, then release its lease: never the other way round. */
   private async giveUp(vip: string, o: { epoch: number }, reason: OwnershipLossReason): Promise<void> {
-    this.drop(vip, o.epoch, reason);
+    await this.drop(vip, o.epoch, reason);
     await this.leases.release(vip);
   }
 
-  /** Forget `vip` and report it lost. */
-  private drop(vip: string, epoch: number, reason: OwnershipLossReason): void {
+  /** Forget `vip` and report it lost; resolves when the handler has withdrawn it. */
+  private async drop(vip: string, epoch: number, reason: OwnershipLossReason): Promise<void> {
     if (!this.owned.delete(vip)) return;
     this.log.info({ event: 'vip-lost', vip, epoch, reason }, 'this node no longer owns the VIP');
-    this.emit('lost', { vip, epoch, reason });
+    try {
+      await this.opts.handlers.lost({ vip, epoch, reason });
+    } catch (err) {
+      this.log.error({ event: 'ownership-handler-failed', vip, err }, 'an ownership handler threw');
+    }
   }
 
   private onLeaseLost(loss: LeaseLoss): void {
     const o = this.owned.get(loss.vip);
     if (loss.reason === 'released' || !o || o.state !== 'owned') return;
     if (loss.reason === 'refused' && loss.holder) {
-      this.drop(loss.vip, loss.epoch, 'taken');
+      void this.drop(loss.vip, loss.epoch, 'taken');
       return;
     }
     if (!this.retain) {
-      this.drop(loss.vip, loss.epoch, 'expired');
+      void this.drop(loss.vip, loss.epoch, 'expired');
       return;
     }
     o.state = 'suspended';
@@ -381,12 +483,9 @@ export class VipOwnershipLoop {
     this.emit('suspended', { vip: loss.vip, epoch: loss.epoch });
   }
 
-  private emit(kind: 'gained' | 'suspended', change: OwnershipChange): void;
-  private emit(kind: 'lost', change: OwnershipLoss): void;
-  private emit(kind: 'gained' | 'suspended' | 'lost', change: OwnershipChange | OwnershipLoss): void {
+  private emit(kind: 'gained' | 'suspended', change: OwnershipChange): void {
     try {
-      if (kind === 'lost') this.opts.handlers.lost(change as OwnershipLoss);
-      else this.opts.handlers[kind](change);
+      this.opts.handlers[kind](change);
     } catch (err) {
       this.log.error(
         { event: 'ownership-handler-failed', vip: change.vip, err },

@@ -17,7 +17,7 @@ export class OwnershipMetrics {
   readonly #changes: Counter<'node' | 'change'>;
   readonly #node: string;
 
-  constructor(registry: Registry, node: string, snapshot: OwnershipSnapshot) {
+  constructor(registry: Registry, node: string, snapshot: OwnershipSnapshot, discontinuities: () => number) {
     this.#node = node;
     const registers = [registry];
     new Gauge({
@@ -46,6 +46,16 @@ export class OwnershipMetrics {
       collect() {
         this.reset();
         for (const o of snapshot()) this.set({ node, vip: o.vip }, o.epoch);
+      },
+    });
+    new Counter({
+      name: 'switchyard_store_discontinuities_total',
+      help: 'Times this speaker saw the store lose its memory (a restart, failover or wipe changed its incarnation).',
+      labelNames: ['node'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ node }, discontinuities());
       },
     });
     this.#changes = new Counter({

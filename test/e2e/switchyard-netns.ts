@@ -1,9 +1,13 @@
 /**
  * A whole Switchyard cluster in network namespaces, for the end-to-end tests: `ctl` runs a real
  * redis-server on its 198.18 address and the controller in manifest mode; `n1`..`n3` each run a
- * speaker (l2 on eth0) and a backend on NodePort 30080 that answers with its node name; `client`
- * runs bounded client loops. Processes are the real binaries, started with `ip netns exec`; every
- * one of them is killed, and every namespace deleted, by `destroy()`.
+ * speaker (l2 on eth0) and a backend on the NodePorts (30080, 30081, …) that answers with its node
+ * name; `client` runs bounded client loops. Processes are the real binaries, started with
+ * `ip netns exec`; every one of them is killed, and every namespace deleted, by `destroy()`.
+ *
+ * Options: more Services (one VIP each, from 198.18.0.100 up), a management network (Redis and the
+ * speakers talk over `eth1`, so a test can take a node's client-facing `eth0` down and leave the store
+ * reachable), and extra speaker flags.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,11 +20,19 @@ import { findRedisServer } from '../harness/redis.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/switchyard.mjs');
 const CLIENT = join(import.meta.dirname, 'fixtures/tcp-client.mjs');
+const BLOCK_LOOP = join(import.meta.dirname, 'fixtures/block-event-loop.mjs');
+/** Where a speaker started with `inspect` listens for the inspector, inside its node's namespace. */
+const INSPECTOR = '127.0.0.1:9229';
 
-/** The Service's VIP (pinned by annotation, from the pool 198.18.0.100-110) and ports. */
+/** The first Service's VIP (pinned by annotation, from the pool 198.18.0.100-130) and ports. */
 export const VIP = '198.18.0.100';
 export const PORT = 80;
 export const NODE_PORT = 30080;
+
+/** The VIPs of a cluster of `services` Services: 198.18.0.100, .101, … */
+export function vipsOf(services: number): string[] {
+  return Array.from({ length: services }, (_, i) => `198.18.0.${100 + i}`);
+}
 export const NODES = ['n1', 'n2', 'n3'] as const;
 /** Host order gives n1..n3 the addresses 198.18.0.11-13, client .10 and ctl .14. */
 const HOSTS = ['client', ...NODES, 'ctl'];
@@ -143,7 +155,33 @@ export class ClientLoop {
   }
 }
 
-function manifest(addresses: ReadonlyMap<string, string>): string {
+/** What a cluster is started with. */
+export interface ClusterOptions {
+  /** Services, one VIP each; default 1. */
+  readonly services?: number;
+  /** Put Redis on a management network (`eth1`) apart from the clients' segment. */
+  readonly mgmt?: boolean;
+  /** Extra flags for every speaker. */
+  readonly speakerArgs?: readonly string[];
+  /** Start every speaker with its inspector on, for `blockEventLoop`. */
+  readonly inspect?: boolean;
+}
+
+function serviceDoc(i: number): string {
+  return `apiVersion: v1
+kind: Service
+metadata:
+  name: ${i === 0 ? 'web' : `web-${i}`}
+  namespace: default
+  annotations: {switchyard.io/loadBalancerIPs: ${vipsOf(i + 1)[i]}}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, protocol: TCP, port: ${PORT}, targetPort: 8080, nodePort: ${NODE_PORT + i}}]
+`;
+}
+
+function manifest(addresses: ReadonlyMap<string, string>, services: number): string {
   const nodes = NODES.map(
     (n) => `  - apiVersion: v1
     kind: Node
@@ -156,19 +194,9 @@ function manifest(addresses: ReadonlyMap<string, string>): string {
 kind: IPAddressPool
 metadata: {name: e2e, namespace: switchyard-system}
 spec:
-  addresses: [198.18.0.100-198.18.0.110]
+  addresses: [198.18.0.100-198.18.0.130]
 ---
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-  annotations: {switchyard.io/loadBalancerIPs: ${VIP}}
-spec:
-  type: LoadBalancer
-  selector: {app: web}
-  ports: [{name: http, protocol: TCP, port: ${PORT}, targetPort: 8080, nodePort: ${NODE_PORT}}]
----
+${Array.from({ length: services }, (_, i) => serviceDoc(i)).join('---\n')}---
 apiVersion: v1
 kind: List
 items:
@@ -183,38 +211,26 @@ export class SwitchyardNetns {
   readonly backends = new Map<string, Proc>();
   redis!: Proc;
   controller!: Proc;
+  readonly vips: readonly string[];
   private readonly dir: string;
+  private readonly opts: ClusterOptions;
 
-  private constructor(net: NetnsCluster, dir: string) {
+  private constructor(net: NetnsCluster, dir: string, opts: ClusterOptions) {
     this.net = net;
     this.dir = dir;
+    this.opts = opts;
+    this.vips = vipsOf(opts.services ?? 1);
   }
 
   /** Build the namespaces and start Redis, the controller, a backend and a speaker per node. */
-  static async start(): Promise<SwitchyardNetns> {
-    const net = await NetnsCluster.create(HOSTS);
+  static async start(opts: ClusterOptions = {}): Promise<SwitchyardNetns> {
+    const net = await NetnsCluster.create(HOSTS, { mgmt: opts.mgmt ?? false });
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-e2e-'));
-    const c = new SwitchyardNetns(net, dir);
+    const c = new SwitchyardNetns(net, dir, opts);
     try {
       const addresses = new Map(HOSTS.map((h) => [h, net.host(h).address]));
-      await writeFile(join(dir, 'cluster.yaml'), manifest(addresses));
-      c.redis = c.proc('ctl', 'redis', findRedisServer(), [
-        '--port',
-        '6379',
-        '--bind',
-        c.ctlAddress,
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--protected-mode',
-        'no',
-        '--logfile',
-        '',
-      ]);
-      await c.redis.waitLine((l) => l.includes('Ready to accept connections'), 15_000, 'redis-server');
+      await writeFile(join(dir, 'cluster.yaml'), manifest(addresses, c.vips.length));
+      await c.startRedis();
       c.controller = c.proc('ctl', 'controller', process.execPath, [
         BIN,
         'controller',
@@ -239,46 +255,91 @@ export class SwitchyardNetns {
     return c;
   }
 
+  /** The address Redis is reached at: ctl's management address when there is one. */
   get ctlAddress(): string {
-    return this.net.host('ctl').address;
+    const ctl = this.net.host('ctl');
+    return ctl.mgmtAddress ?? ctl.address;
   }
 
   get redisUrl(): string {
     return `redis://${this.ctlAddress}:6379`;
   }
 
-  /** Start `program` in `host`'s namespace. */
-  proc(host: string, name: string, program: string, args: readonly string[]): Proc {
-    return new Proc(name, this.net.spawn(host, program, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  /** Start redis-server in `ctl`, without persistence: a restart loses everything. */
+  async startRedis(): Promise<Proc> {
+    this.redis = this.proc('ctl', 'redis', findRedisServer(), [
+      '--port',
+      '6379',
+      '--bind',
+      this.ctlAddress,
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--protected-mode',
+      'no',
+      '--logfile',
+      '',
+    ]);
+    await this.redis.waitLine((l) => l.includes('Ready to accept connections'), 15_000, 'redis-server');
+    return this.redis;
   }
 
-  /** Start (or restart) the speaker of node `n`. */
+  /** Start `program` in `host`'s namespace. */
+  proc(host: string, name: string, program: string, args: readonly string[], env = process.env): Proc {
+    return new Proc(name, this.net.spawn(host, program, args, { stdio: ['ignore', 'pipe', 'pipe'], env }));
+  }
+
+  /**
+   * Start (or restart) the speaker of node `n`; with the cluster's `inspect`, its inspector listens
+   * on 127.0.0.1:9229 inside the node's namespace, for `blockEventLoop`.
+   */
   startSpeaker(n: string): Proc {
-    const p = this.proc(n, `speaker ${n}`, process.execPath, [
-      BIN,
-      'speaker',
-      '--redis-url',
-      this.redisUrl,
-      '--node-name',
+    const env = this.opts.inspect ? { ...process.env, NODE_OPTIONS: `--inspect=${INSPECTOR}` } : process.env;
+    const p = this.proc(
       n,
-      '--announce',
-      'l2',
-      '--interface',
-      'eth0',
-      '--workers',
-      '0',
-      '--metrics-address',
-      `${this.net.host(n).address}:9470`,
-    ]);
+      `speaker ${n}`,
+      process.execPath,
+      [
+        BIN,
+        'speaker',
+        '--redis-url',
+        this.redisUrl,
+        '--node-name',
+        n,
+        '--announce',
+        'l2',
+        '--interface',
+        'eth0',
+        '--workers',
+        '0',
+        '--metrics-address',
+        `${this.net.host(n).address}:9470`,
+        ...(this.opts.speakerArgs ?? []),
+      ],
+      env,
+    );
     this.speakers.set(n, p);
     return p;
   }
 
-  /** Start (or restart) the backend of node `n`: it answers every connection with `n`. */
+  /**
+   * Block the JavaScript event loop of `n`'s speaker (cluster started with `inspect`) for `ms`: a busy loop
+   * evaluated through the inspector, as a hung handler would. Resolves once the loop has started.
+   */
+  async blockEventLoop(n: string, ms: number): Promise<void> {
+    const r = await this.net.runner(n, 10_000)(process.execPath, [BLOCK_LOOP, INSPECTOR, String(ms)]);
+    if (r.code !== 0) throw new Error(`could not block ${n}'s event loop: ${r.stderr.trim()}`);
+  }
+
+  /** Start (or restart) the backend of node `n`: on every NodePort it answers each connection with `n`. */
   async startBackend(n: string): Promise<Proc> {
+    const ports = this.vips.map((_, i) => NODE_PORT + i);
     const p = this.proc(n, `backend ${n}`, process.execPath, [
       '-e',
-      `require('net').createServer((s)=>{s.on('error',()=>{});s.end(process.argv[1]+'\\n')}).listen(${NODE_PORT},'0.0.0.0',()=>console.log('up'))`,
+      `const net=require('net');let up=0;for(const p of [${ports.join(',')}])net.createServer((s)=>{s.on('error',()=>{});s.end(process.argv[1]+'\\n')}).listen(p,'0.0.0.0',()=>{if(++up===${ports.length})console.log('up')})`,
       n,
     ]);
     this.backends.set(n, p);
@@ -297,11 +358,12 @@ export class SwitchyardNetns {
     maxAttempts: number;
     maxMs: number;
     connectTimeoutMs?: number;
+    vip?: string;
   }): ClientLoop {
     return new ClientLoop(
       this.proc('client', 'client', process.execPath, [
         CLIENT,
-        VIP,
+        opts.vip ?? VIP,
         String(PORT),
         String(opts.intervalMs),
         String(opts.connectTimeoutMs ?? 200),
@@ -321,10 +383,22 @@ export class SwitchyardNetns {
     return out;
   }
 
-  /** Whether node `n`'s eth0 carries the VIP. */
-  async hasVip(n: string): Promise<boolean> {
+  /** Whether node `n`'s eth0 carries `vip` (the first Service's by default). */
+  async hasVip(n: string, vip = VIP): Promise<boolean> {
     const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-    return r.stdout.includes(` ${VIP}/32 `);
+    return r.stdout.includes(` ${vip}/32 `);
+  }
+
+  /** For each VIP of the cluster, the nodes whose eth0 carries it now (one `ip` per node). */
+  async addressHolders(): Promise<Map<string, string[]>> {
+    const out = new Map(this.vips.map((v) => [v, [] as string[]]));
+    await Promise.all(
+      NODES.map(async (n) => {
+        const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+        for (const v of this.vips) if (r.stdout.includes(` ${v}/32 `)) out.get(v)!.push(n);
+      }),
+    );
+    return out;
   }
 
   /** One redis-cli command in the ctl namespace; its trimmed output. */
@@ -333,9 +407,14 @@ export class SwitchyardNetns {
     return r.stdout.trim();
   }
 
-  /** The node holding the VIP's lease in Redis ('' when none). */
-  leaseHolder(): Promise<string> {
-    return this.redisCli('HGET', `${KEY_PREFIX}lease:{${VIP}}`, 'node');
+  /** The node holding `vip`'s lease in Redis ('' when none); the first Service's VIP by default. */
+  leaseHolder(vip = VIP): Promise<string> {
+    return this.redisCli('HGET', `${KEY_PREFIX}lease:{${vip}}`, 'node');
+  }
+
+  /** Delete `vip`'s lease key in Redis, as an operator or an eviction might. */
+  async deleteLeaseKey(vip: string): Promise<void> {
+    await this.redisCli('DEL', `${KEY_PREFIX}lease:{${vip}}`);
   }
 
   /** The table version in Redis. */
@@ -360,10 +439,15 @@ export class SwitchyardNetns {
     return (await this.net.runner(host)('cat', ['/sys/class/net/eth0/address'])).stdout.trim();
   }
 
+  /** Forget every neighbour the client has learnt, as a client that never spoke to the VIP. */
+  async flushClientNeighbours(): Promise<void> {
+    await this.net.runner('client')('ip', ['neigh', 'flush', 'dev', 'eth0']);
+  }
+
   /** ARP for the VIP from the client: `arping -d` (exit 1 when two MACs answer) and the MACs seen. */
-  async arpFromClient(): Promise<{ code: number; macs: string[] }> {
+  async arpFromClient(vip = VIP): Promise<{ code: number; macs: string[] }> {
     // Two answers to one broadcast come within a millisecond; 0.5 s is plenty and keeps polls short.
-    const r = await this.net.runner('client')('arping', ['-d', '-c', '2', '-w', '0.5', '-i', 'eth0', VIP]);
+    const r = await this.net.runner('client')('arping', ['-d', '-c', '2', '-w', '0.5', '-i', 'eth0', vip]);
     const macs = [...new Set([...r.stdout.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1]!))];
     return { code: r.code, macs };
   }

@@ -2,12 +2,19 @@
  * A small cluster built from Linux network namespaces: every host gets its own namespace with an
  * `eth0` joined to a bridge that lives in a namespace of its own. Addresses come from 198.18.0.0/24
  * (the benchmarking range) and there is no route out, so nothing a test sends can leave the machine.
+ * On request every host also gets an `eth1` on a second bridge (198.19.0.0/24, the other half of the
+ * benchmarking range): a management network, so a test can cut one link and keep the other.
  * Needs root (CI runs as root). Everything is torn down by `destroy()`, and namespaces left by a
  * crashed earlier run (their PID is gone) are removed on the next `create()`.
  */
 import { type ChildProcess, execFile, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { type CommandRunner, execRunner } from '../../speaker/announce/command-runner.ts';
+import {
+  type CommandRunner,
+  execRunner,
+  type LineChildStarter,
+  spawnLineChild,
+} from '../../speaker/announce/command-runner.ts';
 
 const PREFIX = 'sye2e';
 
@@ -36,6 +43,8 @@ export interface NetnsHost {
   readonly ns: string;
   /** Its address on the shared segment. */
   readonly address: string;
+  /** Its address on the management segment (`eth1`), when the cluster has one. */
+  readonly mgmtAddress: string | null;
   readonly index: number;
 }
 
@@ -50,8 +59,11 @@ export class NetnsCluster {
     this.hosts = hosts;
   }
 
-  /** Build the cluster: hosts get 198.18.0.(10+i)/24 in the order given. */
-  static async create(hostNames: readonly string[]): Promise<NetnsCluster> {
+  /**
+   * Build the cluster: hosts get 198.18.0.(10+i)/24 in the order given, and with `mgmt` also
+   * 198.19.0.(10+i)/24 on `eth1`.
+   */
+  static async create(hostNames: readonly string[], opts: { mgmt?: boolean } = {}): Promise<NetnsCluster> {
     if (process.getuid?.() !== 0) throw new Error('the namespace cluster needs root (ip netns add)');
     await removeStaleNamespaces();
     const tag = `${PREFIX}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -60,10 +72,19 @@ export class NetnsCluster {
     const cluster = new NetnsCluster(bridgeNs, hosts);
     try {
       await run(['netns', 'add', bridgeNs]);
-      await run(['-n', bridgeNs, 'link', 'add', 'br0', 'type', 'bridge']);
-      await run(['-n', bridgeNs, 'link', 'set', 'br0', 'up']);
+      const bridges = opts.mgmt ? ['br0', 'br1'] : ['br0'];
+      for (const br of bridges) {
+        await run(['-n', bridgeNs, 'link', 'add', br, 'type', 'bridge']);
+        await run(['-n', bridgeNs, 'link', 'set', br, 'up']);
+      }
       for (const [i, name] of hostNames.entries()) {
-        const host: NetnsHost = { name, ns: `${tag}-${name}`, address: `198.18.0.${10 + i}`, index: i };
+        const host: NetnsHost = {
+          name,
+          ns: `${tag}-${name}`,
+          address: `198.18.0.${10 + i}`,
+          mgmtAddress: opts.mgmt ? `198.19.0.${10 + i}` : null,
+          index: i,
+        };
         hosts.set(name, host);
         await run(['netns', 'add', host.ns]);
         await run(['-n', host.ns, 'link', 'set', 'lo', 'up']);
@@ -85,6 +106,26 @@ export class NetnsCluster {
         await run(['-n', bridgeNs, 'link', 'set', `p${i}`, 'up']);
         await run(['-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
         await run(['-n', host.ns, 'link', 'set', 'eth0', 'up']);
+        if (host.mgmtAddress !== null) {
+          await run([
+            'link',
+            'add',
+            'eth1',
+            'netns',
+            host.ns,
+            'type',
+            'veth',
+            'peer',
+            'name',
+            `m${i}`,
+            'netns',
+            bridgeNs,
+          ]);
+          await run(['-n', bridgeNs, 'link', 'set', `m${i}`, 'master', 'br1']);
+          await run(['-n', bridgeNs, 'link', 'set', `m${i}`, 'up']);
+          await run(['-n', host.ns, 'addr', 'add', `${host.mgmtAddress}/24`, 'dev', 'eth1']);
+          await run(['-n', host.ns, 'link', 'set', 'eth1', 'up']);
+        }
       }
     } catch (err) {
       await cluster.destroy();
@@ -103,6 +144,11 @@ export class NetnsCluster {
   /** A command runner whose commands run inside `name`'s namespace. */
   runner(name: string, timeoutMs = 10_000): CommandRunner {
     return execRunner(timeoutMs, ['ip', 'netns', 'exec', this.host(name).ns]);
+  }
+
+  /** Starts line children (`ip -batch`) inside `name`'s namespace. */
+  lineChildren(name: string): LineChildStarter {
+    return spawnLineChild(['ip', 'netns', 'exec', this.host(name).ns]);
   }
 
   /**

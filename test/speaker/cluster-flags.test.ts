@@ -42,7 +42,39 @@ describe('speakerSourceFrom', () => {
       announce: 'l2',
       interface: 'eth0',
       timing: { ttlMs: 2000, renewMs: 500, marginMs: 200 },
+      handoverDelayMs: 3000,
     });
+  });
+
+  it('refuses in l2 mode a lease timing that leaves no whole second of address lifetime, naming --lease-ttl', () => {
+    // 1.5 s TTL, 150 ms margin, 500 ms renew: 1500 - 150 - 500 - 100 < 1000.
+    const r = speakerSourceFrom({
+      redisUrl: 'redis://r',
+      nodeName: 'n1',
+      interface: 'eth0',
+      leaseTtl: '1500ms',
+    });
+    assert.deepEqual(problems(r), ['--lease-ttl flag.lease-timing']);
+    // The same timing is fine where no address is added.
+    assert.ok(
+      speakerSourceFrom({ redisUrl: 'redis://r', nodeName: 'n1', announce: 'none', leaseTtl: '1500ms' }).ok,
+    );
+  });
+
+  it('reads --handover-delay as a duration and refuses garbage', () => {
+    const r = speakerSourceFrom({
+      redisUrl: 'redis://r',
+      nodeName: 'n1',
+      announce: 'none',
+      handoverDelay: '1h',
+    });
+    assert.ok(r.ok && r.value.kind === 'store' && r.value.handoverDelayMs === 3_600_000);
+    assert.deepEqual(
+      problems(
+        speakerSourceFrom({ redisUrl: 'redis://r', nodeName: 'n1', announce: 'none', handoverDelay: 'soon' }),
+      ),
+      ['--handover-delay flag.duration'],
+    );
   });
 
   it('needs no interface in none and local modes', () => {

@@ -53,6 +53,7 @@ class RecordingAnnouncer implements Announcer {
   async withdraw(vip: string): Promise<void> {
     if (this.vips.delete(vip)) this.log.push(`withdraw ${vip}`);
   }
+  keepAlive(): void {}
   announced(): ReadonlySet<string> {
     return this.vips;
   }

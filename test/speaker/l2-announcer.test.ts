@@ -12,15 +12,24 @@ async function arpAnswers(cluster: NetnsCluster, host: string, ip: string): Prom
   return [...r.stdout.matchAll(/bytes from ([0-9a-f:]{17})/g)].map((m) => m[1]!);
 }
 
+/** Whether `host`'s eth0 carries `ip` now. */
+async function hasAddress(cluster: NetnsCluster, host: string, ip: string): Promise<boolean> {
+  const r = await cluster.runner(host)('ip', ['-o', 'addr', 'show', 'dev', 'eth0']);
+  return r.stdout.includes(` ${ip}/`);
+}
+
 async function macOf(cluster: NetnsCluster, host: string): Promise<string> {
   const r = await cluster.runner(host)('cat', ['/sys/class/net/eth0/address']);
   return r.stdout.trim();
 }
 
-function announcer(cluster: NetnsCluster, host: string, garpCount = 1): L2Announcer {
+/** An announcer in `host`; the address lifetime is long unless a test is about it. */
+function announcer(cluster: NetnsCluster, host: string, garpCount = 1, lifetimeS = 60): L2Announcer {
   return new L2Announcer({
     interface: 'eth0',
     run: cluster.runner(host),
+    startChild: cluster.lineChildren(host),
+    lifetimeS,
     logger: silentLogger(),
     garpCount,
     garpIntervalMs: 100,
@@ -92,8 +101,81 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
     await run('ip', ['addr', 'del', '198.18.0.102/32', 'dev', 'eth0']);
   });
 
+  it('leaves the VIP to the kernel, which removes it and stops answering ARP once nothing renews its lifetime', async () => {
+    const a = announcer(cluster, 'n1', 1, 1);
+    try {
+      await a.start();
+      await a.announce(VIP);
+      const added = performance.now();
+      assert.ok(await hasAddress(cluster, 'n1', VIP), 'the address is there at first');
+      // The process is "dead" from here: nothing calls keepAlive. Bounded poll: at most 3 s.
+      while ((await hasAddress(cluster, 'n1', VIP)) && performance.now() - added < 3000) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const goneMs = performance.now() - added;
+      console.log(
+        `l2: a 1 s VIP address left unrenewed was removed by the kernel after ${Math.round(goneMs)} ms`,
+      );
+      assert.ok(goneMs >= 900 && goneMs < 2000, `removed after ${Math.round(goneMs)} ms`);
+      assert.deepEqual(await arpAnswers(cluster, 'client', VIP), [], 'nobody answers ARP for it');
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('keeps a VIP alive while keepAlive renews its lifetime, and puts back an address deleted by hand', async () => {
+    const a = announcer(cluster, 'n1', 1, 1);
+    const run = cluster.runner('n1');
+    try {
+      await a.start();
+      await a.announce(VIP);
+      const renewing = setInterval(() => a.keepAlive([VIP]), 250);
+      try {
+        // Three lifetimes of renewals: the address never goes.
+        for (let i = 0; i < 15; i++) {
+          assert.ok(await hasAddress(cluster, 'n1', VIP), `present at sample ${i}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        await run('ip', ['addr', 'del', `${VIP}/32`, 'dev', 'eth0']);
+        const deleted = performance.now();
+        while (!(await hasAddress(cluster, 'n1', VIP)) && performance.now() - deleted < 3000) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const backMs = performance.now() - deleted;
+        console.log(`l2: a VIP address deleted by hand was back after ${Math.round(backMs)} ms`);
+        assert.ok(backMs < 1000, `back after ${Math.round(backMs)} ms`);
+      } finally {
+        clearInterval(renewing);
+      }
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('never lets a renewal queued before a withdraw bring the address back', async () => {
+    const a = announcer(cluster, 'n1', 1, 5);
+    try {
+      await a.start();
+      await a.announce(VIP);
+      a.keepAlive([VIP]);
+      await a.withdraw(VIP);
+      for (let i = 0; i < 5; i++) {
+        assert.equal(await hasAddress(cluster, 'n1', VIP), false, `absent at sample ${i}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await a.close();
+    }
+  });
+
   it('refuses to start with a clear error when the interface does not exist', async () => {
-    const a = new L2Announcer({ interface: 'nosuch0', run: cluster.runner('n1'), logger: silentLogger() });
+    const a = new L2Announcer({
+      interface: 'nosuch0',
+      run: cluster.runner('n1'),
+      startChild: cluster.lineChildren('n1'),
+      lifetimeS: 1,
+      logger: silentLogger(),
+    });
     await assert.rejects(a.start(), /nosuch0.*no such interface/s);
   });
 });

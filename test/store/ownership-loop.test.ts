@@ -59,9 +59,15 @@ class Cluster {
       settleMs: SETTLE_MS,
       ...opts,
       handlers: {
-        gained: (change) => this.events.push({ kind: 'gained', node, change }),
-        suspended: (change) => this.events.push({ kind: 'suspended', node, change }),
-        lost: (change) => this.events.push({ kind: 'lost', node, change }),
+        gained: (change) => {
+          this.events.push({ kind: 'gained', node, change });
+        },
+        suspended: (change) => {
+          this.events.push({ kind: 'suspended', node, change });
+        },
+        lost: (change) => {
+          this.events.push({ kind: 'lost', node, change });
+        },
       },
     });
     loop.setVips(VIPS);

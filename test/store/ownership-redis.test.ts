@@ -41,7 +41,9 @@ describe('VipOwnershipLoop on a real Redis', { timeout: 60_000 }, () => {
         handlers: {
           gained: () => counts.gained++,
           suspended: () => counts.suspended++,
-          lost: (l) => counts.lost.push(l),
+          lost: (l) => {
+            counts.lost.push(l);
+          },
         },
       });
       loop.setVips(VIPS);
