@@ -69,6 +69,38 @@ describe('speaker DaemonSet', () => {
   });
 });
 
+describe('speaker liveness', () => {
+  it('restarts a speaker whose /livez fails: its VIP ownership loop stopped ticking', () => {
+    const probe = at(onlyContainer(speaker), 'livenessProbe') as KubeObject;
+    assert.equal(at(probe, 'httpGet.path'), '/livez');
+    assert.equal(at(probe, 'httpGet.port'), 'metrics');
+    // The speaker's metrics endpoint must listen beyond loopback for the kubelet to reach it.
+    assert.ok((onlyContainer(speaker)['args'] as string[]).includes('--metrics-address=0.0.0.0:9470'));
+  });
+});
+
+describe('Redis Deployment', () => {
+  const redis = theObject(objects, 'Deployment', 'redis');
+  const args = ((onlyContainer(redis)['args'] as unknown[]) ?? []).map(String);
+  const flag = (name: string) => args[args.indexOf(`--${name}`) + 1];
+
+  it('keeps its data across a container restart (append-only file), so leases and registrations survive', () => {
+    assert.equal(flag('appendonly'), 'yes');
+    const mounts = (at(onlyContainer(redis), 'volumeMounts') as KubeObject[]).map((m) => m['mountPath']);
+    assert.ok(mounts.includes('/data'), 'the append-only file lives on a volume, not the read-only root');
+  });
+
+  it('refuses writes rather than evicting keys when memory runs out, under its memory limit', () => {
+    assert.equal(flag('maxmemory-policy'), 'noeviction');
+    assert.match(flag('maxmemory') ?? '', /^\d+mb$/);
+  });
+
+  it('never runs two Redis pods at once (Recreate), so speakers cannot split between two stores', () => {
+    assert.equal(at(redis, 'spec.strategy.type'), 'Recreate');
+    assert.equal(at(redis, 'spec.replicas'), 1);
+  });
+});
+
 describe('controller Deployment', () => {
   const c = onlyContainer(controller);
 
