@@ -152,7 +152,7 @@ export class VipOwnershipLoop {
   private viewFailing = false;
   /** The store incarnation last read; null before the first read. */
   private incarnation: string | null = null;
-  /** Monotonic time of the last view read that answered; acquisitions need one from this tick. */
+  /** When the last view read that answered was sent (monotonic); acquisitions need one from this tick. */
   private viewAt = Number.NEGATIVE_INFINITY;
   /** Why this node cannot serve VIPs now, or null. */
   private localFault: string | null = null;
@@ -374,6 +374,7 @@ export class VipOwnershipLoop {
   private async refreshView(): Promise<void> {
     if (this.viewInFlight) return;
     this.viewInFlight = true;
+    const sent = this.now();
     try {
       const [incarnation, speakers, states] = await Promise.all([
         this.opts.store.incarnation(),
@@ -398,7 +399,15 @@ export class VipOwnershipLoop {
         );
       }
       this.incarnation = incarnation;
-      this.viewAt = this.now();
+      if (this.now() - sent > this.leases.timing.renewMs) {
+        // An answer this slow comes from a store that stalled (frozen, failing over): leases may
+        // have lapsed under live holders meanwhile, and their renewals are only now being served.
+        this.settleUntil = Math.max(this.settleUntil, this.now() + this.settleMs);
+        this.log.debug({ event: 'view-slow', ms: Math.round(this.now() - sent) }, 'the store answered late');
+      }
+      // The view is as old as the request, not the answer: a request queued during a freeze says
+      // nothing about what live holders have done since.
+      this.viewAt = sent;
       this.setView(speakers, states);
     } catch (err) {
       // Keep the last view: without the store nothing can be acquired anyway.

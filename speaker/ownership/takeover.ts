@@ -2,9 +2,11 @@
  * Fast takeover of a VIP whose holder stopped renewing (a crashed speaker, a node cut off from the
  * store). Without it the successor notices on its next tick, up to one renew interval after the
  * lease ran out, and only once the holder's heartbeat has expired too. With it, the node that would
- * be preferred without the holder reads the lease's remaining TTL on every tick and, when the lease
- * will run out before the next tick (a live holder renews long before that), tries to acquire it
- * the moment it expires. A live holder loses nothing: its lease is never taken, only a lapsed one.
+ * be preferred without the holder reads the lease's remaining TTL on every tick and arms a timer for
+ * the moment it will expire; every read re-arms it, so while the holder renews the timer keeps
+ * moving out and never fires. When the holder stops, the timer armed by the last read fires at the
+ * expiry, however late the next tick is. A live holder loses nothing: its lease is never taken,
+ * only a lapsed one.
  *
  * The planning is pure (data in, data out); `TakeoverWatch` does the reading and the timers for the
  * ownership loop.
@@ -56,19 +58,15 @@ export function watchedVips(
   return out;
 }
 
-/**
- * Takeovers to arm: leases held by another node that run out within `horizonMs` and whose
- * successor among `eligible` is `self`.
- */
+/** Takeovers to arm: leases held by another node whose successor among `eligible` is `self`. */
 export function takeoverPlans(
   leases: readonly LeaseInfo[],
   eligible: readonly string[],
   self: string,
-  horizonMs: number,
 ): TakeoverPlan[] {
   const out: TakeoverPlan[] = [];
   for (const l of leases) {
-    if (l.holder === self || l.remainingMs > horizonMs) continue;
+    if (l.holder === self) continue;
     if (successorOf(l.vip, l.holder, eligible) !== self) continue;
     out.push({ vip: l.vip, holder: l.holder, inMs: Math.max(0, l.remainingMs) + TAKEOVER_SLACK_MS });
   }
@@ -106,7 +104,10 @@ export class TakeoverWatch {
     this.host = host;
   }
 
-  /** One read of the watched leases (skipped while one is in flight); arms what is about to lapse. */
+  /**
+   * One read of the watched leases (skipped while one is in flight): arms a takeover at the expiry
+   * of every lease this node succeeds to, and disarms those of watched VIPs it no longer does.
+   */
   async watch(vips: Iterable<string>, eligible: readonly string[], held: ReadonlySet<string>): Promise<void> {
     if (this.reading || this.closed) return;
     const { store, self, timing, now } = this.host;
@@ -119,10 +120,10 @@ export class TakeoverWatch {
       // A slow answer may come from a store that was frozen: every lease then looks about to lapse,
       // and the holders, whose own requests were queued first, are about to take them back.
       if (now() - sent > timing.renewMs) return;
-      // A live holder renews every interval, so only a lease that stopped being renewed gets here.
-      for (const plan of takeoverPlans(leases, eligible, self, timing.renewMs + timing.marginMs)) {
-        this.arm(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
-      }
+      const plans = takeoverPlans(leases, eligible, self);
+      const planned = new Set(plans.map((p) => p.vip));
+      for (const vip of watched) if (!planned.has(vip)) this.disarm(vip);
+      for (const plan of plans) this.arm(plan.vip, plan.holder, plan.inMs, TAKEOVER_ATTEMPTS);
     } catch (err) {
       this.host.logger.debug(
         { event: 'lease-watch-failed', err },
@@ -138,6 +139,12 @@ export class TakeoverWatch {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+  }
+
+  private disarm(vip: string): void {
+    const t = this.timers.get(vip);
+    if (t) clearTimeout(t);
+    this.timers.delete(vip);
   }
 
   private arm(vip: string, holder: string, inMs: number, attempts: number): void {
