@@ -28,6 +28,7 @@ export interface SpeakerSourceFlags {
   readonly leaseTtl?: string | undefined;
   readonly leaseRenew?: string | undefined;
   readonly handoverDelay?: string | undefined;
+  readonly retainOnStoreLoss?: string | undefined;
 }
 
 /** A speaker in a cluster: table, leases and heartbeats in the store. */
@@ -42,6 +43,8 @@ export interface StoreSource {
   readonly timing: LeaseTiming;
   /** How long a node that (re)joined must be live before a holder hands it a VIP it prefers. */
   readonly handoverDelayMs: number;
+  /** How long a VIP is kept suspended while the store is away: 0 never, Infinity always. */
+  readonly retainOnStoreLossMs: number;
 }
 
 /** Where the table comes from. */
@@ -57,6 +60,7 @@ const STORE_ONLY = [
   'lease-ttl',
   'lease-renew',
   'handover-delay',
+  'retain-on-store-loss',
 ] as const;
 
 function problem(flag: string, value: unknown, code: string, message: string): Problem {
@@ -101,6 +105,7 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
       'lease-ttl': f.leaseTtl,
       'lease-renew': f.leaseRenew,
       'handover-delay': f.handoverDelay,
+      'retain-on-store-loss': f.retainOnStoreLoss,
     };
     const stray = STORE_ONLY.filter((flag) => byFlag[flag] !== undefined);
     if (stray.length > 0) {
@@ -188,6 +193,19 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
       problem('handover-delay', f.handoverDelay, 'duration', 'must be a duration such as "3s" or "10m"'),
     );
   }
+  const retain = f.retainOnStoreLoss ?? 'always';
+  const retainOnStoreLossMs =
+    retain === 'always' ? Number.POSITIVE_INFINITY : retain === 'off' ? 0 : parseDuration(retain);
+  if (retainOnStoreLossMs === null) {
+    problems.push(
+      problem(
+        'retain-on-store-loss',
+        f.retainOnStoreLoss,
+        'retain',
+        'must be "always", "off" or a duration such as "5m"',
+      ),
+    );
+  }
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
@@ -199,6 +217,7 @@ export function speakerSourceFrom(f: SpeakerSourceFlags): Result<SpeakerSource> 
       interface: iface,
       timing,
       handoverDelayMs: handoverDelayMs!,
+      retainOnStoreLossMs: retainOnStoreLossMs!,
     },
   };
 }

@@ -25,7 +25,7 @@ import type { SpeakerInfo, Store, TableSubscription } from '../shared/store/stor
 import { type ConflictProbe, ConflictWatch } from './announce/address-conflict.ts';
 import type { Announcer } from './announce/announcer.ts';
 import type { VipPort } from './announce/vip-firewall.ts';
-import type { LeaseTiming } from './ownership/lease.ts';
+import { LEASE_DEFAULTS, type LeaseTiming } from './ownership/lease.ts';
 import { type OwnershipLoss, type VipOwnership, VipOwnershipLoop } from './ownership/ownership-loop.ts';
 import { OwnershipMetrics } from './ownership/ownership-metrics.ts';
 import type { BindFilter, Speaker } from './speaker.ts';
@@ -49,6 +49,8 @@ export interface ClusterSpeakerOptions {
   readonly allowlist?: VipAllowlist | null;
   /** `l2` only: asks whether another host answers for a suspended VIP. */
   readonly conflictProbe?: ConflictProbe | null;
+  /** How long a VIP is kept suspended while the store is away (see `OwnershipLoopOptions`). */
+  readonly retainOnStoreLossMs?: number;
   readonly self: SpeakerInfo;
   readonly timing?: Partial<LeaseTiming>;
   readonly registry: Registry;
@@ -114,6 +116,7 @@ export class ClusterSpeaker {
       ...(opts.timing ? { timing: opts.timing } : {}),
       ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
       ...(opts.handoverDelayMs !== undefined ? { handoverDelayMs: opts.handoverDelayMs } : {}),
+      ...(opts.retainOnStoreLossMs !== undefined ? { retainOnStoreLossMs: opts.retainOnStoreLossMs } : {}),
       handlers: {
         gained: (c) => {
           this.#metrics.changed('gained');
@@ -143,7 +146,8 @@ export class ClusterSpeaker {
         ? new ConflictWatch({
             probe: opts.conflictProbe,
             logger: this.#log,
-            onConflict: (vip) => this.#loop.relinquish(vip),
+            proofWindowMs: opts.timing?.ttlMs ?? LEASE_DEFAULTS.ttlMs,
+            onGiveUp: (vip, why) => this.#loop.relinquish(vip, why),
           })
         : null;
   }

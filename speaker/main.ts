@@ -13,7 +13,7 @@ import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { parseHostPort } from '../shared/metrics-server.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
-import { arpConflictProbe } from './announce/address-conflict.ts';
+import { neighbourConflictProbe } from './announce/address-conflict.ts';
 import { type Announcer, PassiveAnnouncer } from './announce/announcer.ts';
 import { execRunner } from './announce/command-runner.ts';
 import { L2Announcer } from './announce/l2-announcer.ts';
@@ -42,6 +42,7 @@ interface SpeakerArgs extends RedisFlags {
   'lease-ttl'?: string;
   'lease-renew'?: string;
   'handover-delay'?: string;
+  'retain-on-store-loss'?: string;
   workers: number;
   'max-connections': string;
   'drain-timeout': string;
@@ -99,6 +100,11 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
         type: 'string',
         describe: 'With the store: how often leases are renewed (default 500ms)',
       })
+      .option('retain-on-store-loss', {
+        type: 'string',
+        describe:
+          'With the store: how long an owner keeps its VIPs (suspended, no gratuitous ARP) when it cannot reach the store: always (default; in l2 only while it proves no other node answers), off, or a duration',
+      })
       .option('handover-delay', {
         type: 'string',
         describe:
@@ -152,6 +158,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     leaseTtl: args['lease-ttl'],
     leaseRenew: args['lease-renew'],
     handoverDelay: args['handover-delay'],
+    retainOnStoreLoss: args['retain-on-store-loss'],
   });
   if (!source.ok) throw new UserError(source.problems);
 
@@ -296,7 +303,10 @@ async function runClusterSpeaker(
     announcer,
     allowlist,
     conflictProbe:
-      src.interface !== null && src.announce === 'l2' ? arpConflictProbe(src.interface, run, logger) : null,
+      src.interface !== null && src.announce === 'l2'
+        ? neighbourConflictProbe(src.interface, run, logger)
+        : null,
+    retainOnStoreLossMs: src.retainOnStoreLossMs,
     self,
     timing: src.timing,
     handoverDelayMs: src.handoverDelayMs,

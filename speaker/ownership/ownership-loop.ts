@@ -61,10 +61,12 @@ export type OwnershipLossReason =
   | 'not-eligible'
   /** This node cannot serve VIPs now (its client-facing link is down): see `setLocalFault`. */
   | 'local-fault'
-  /** The lease lapsed and `retainOnStoreLoss` is off. */
+  /** The lease lapsed and `retainOnStoreLossMs` is 0, or the VIP was kept suspended that long. */
   | 'expired'
   /** Kept suspended, then given up because another node answers for it on the link (`relinquish`). */
   | 'conflict'
+  /** Kept suspended, then given up because no probe could prove no other node answers (`relinquish`). */
+  | 'unproven'
   /** The loop was stopped. */
   | 'stopped';
 
@@ -105,8 +107,11 @@ export interface OwnershipLoopOptions {
   readonly settleMs?: number;
   /** A preferred node must have been live this long before a holder hands a VIP over; default 3 s. */
   readonly handoverDelayMs?: number;
-  /** Keep a VIP (suspended) when its lease lapses for want of an answer; default true. */
-  readonly retainOnStoreLoss?: boolean;
+  /**
+   * How long to keep a VIP (suspended) after its lease lapsed for want of an answer from the store:
+   * 0 gives it up at once, Infinity (the default) for as long as the store is away.
+   */
+  readonly retainOnStoreLossMs?: number;
   /** Monotonic clock in ms. */
   readonly now?: () => number;
   readonly logger?: Logger;
@@ -136,7 +141,16 @@ export class VipOwnershipLoop {
   private readonly heartbeatTtlMs: number;
   private readonly settleMs: number;
   private readonly handoverDelayMs: number;
-  private readonly retain: boolean;
+  private readonly retainMs: number;
+  /**
+   * A view read slower than this means the store stalled long enough for a live holder's lease to
+   * lapse: a lease lapses only after TTL − renew without a served renewal, and this node's read
+   * went out at most one renew interval into the stall. Shorter delays (this process being slow on
+   * a loaded machine) move nothing.
+   */
+  private readonly stallMs: number;
+  /** When each suspended VIP was suspended (monotonic). */
+  private readonly suspendedAt = new Map<string, number>();
   /** Changes of the store's incarnation seen (restarts, failovers, wipes): a metric. */
   discontinuities = 0;
   private vips = new Set<string>();
@@ -185,7 +199,9 @@ export class VipOwnershipLoop {
     this.heartbeatTtlMs = opts.heartbeatTtlMs ?? this.leases.timing.ttlMs;
     this.settleMs = opts.settleMs ?? this.heartbeatTtlMs;
     this.handoverDelayMs = opts.handoverDelayMs ?? DEFAULT_HANDOVER_DELAY_MS;
-    this.retain = opts.retainOnStoreLoss ?? true;
+    this.retainMs = opts.retainOnStoreLossMs ?? Number.POSITIVE_INFINITY;
+    const t = this.leases.timing;
+    this.stallMs = Math.max(t.renewMs, t.ttlMs - 2 * t.renewMs);
     this.view = { eligible: [this.node], selfEligible: true };
     this.takeovers = new TakeoverWatch({
       store: opts.store,
@@ -247,14 +263,15 @@ export class VipOwnershipLoop {
   }
 
   /**
-   * Give up a VIP kept `suspended` because another node answers for it on the link. Only a node that
-   * reached the store can have claimed it meanwhile, so two nodes answering is worse than this one
-   * stepping back. Reports it lost (`conflict`); false when the VIP is not suspended here.
+   * Give up a VIP kept `suspended` because another node answers for it on the link (`conflict`), or
+   * because this node could not prove that none does (`unproven`). Only a node that reached the
+   * store can have claimed it meanwhile, so two nodes answering is worse than this one stepping back.
+   * Reports it lost with that reason; false when the VIP is not suspended here.
    */
-  relinquish(vip: string): boolean {
+  relinquish(vip: string, reason: 'conflict' | 'unproven' = 'conflict'): boolean {
     const o = this.owned.get(vip);
     if (o?.state !== 'suspended') return false;
-    void this.drop(vip, o.epoch, 'conflict');
+    void this.drop(vip, o.epoch, reason);
     return true;
   }
 
@@ -324,6 +341,9 @@ export class VipOwnershipLoop {
     for (const [vip, o] of [...this.owned]) {
       if (!this.vips.has(vip)) work.push(this.giveUp(vip, o, 'removed'));
       else if (!view.selfEligible) work.push(this.giveUp(vip, o, 'not-eligible'));
+      else if (o.state === 'suspended' && now - (this.suspendedAt.get(vip) ?? now) >= this.retainMs) {
+        work.push(this.drop(vip, o.epoch, 'expired'));
+      }
     }
     for (const vip of this.vips) {
       const o = this.owned.get(vip);
@@ -399,11 +419,14 @@ export class VipOwnershipLoop {
         );
       }
       this.incarnation = incarnation;
-      if (this.now() - sent > this.leases.timing.renewMs) {
-        // An answer this slow comes from a store that stalled (frozen, failing over): leases may
-        // have lapsed under live holders meanwhile, and their renewals are only now being served.
+      if (this.now() - sent > this.stallMs) {
+        // An answer this slow comes from a store that stalled (frozen, failing over) long enough
+        // for leases to lapse under live holders, whose renewals are only now being served.
         this.settleUntil = Math.max(this.settleUntil, this.now() + this.settleMs);
-        this.log.debug({ event: 'view-slow', ms: Math.round(this.now() - sent) }, 'the store answered late');
+        this.log.info(
+          { event: 'store-stalled', ms: Math.round(this.now() - sent) },
+          'the store answered late; taking nothing new until every holder renewed',
+        );
       }
       // The view is as old as the request, not the answer: a request queued during a freeze says
       // nothing about what live holders have done since.
@@ -452,6 +475,7 @@ export class VipOwnershipLoop {
 
   private gain(vip: string, epoch: number): void {
     this.owned.set(vip, { state: 'owned', epoch });
+    this.suspendedAt.delete(vip);
     this.log.info({ event: 'vip-gained', vip, epoch }, 'this node owns the VIP');
     this.emit('gained', { vip, epoch });
   }
@@ -465,6 +489,7 @@ export class VipOwnershipLoop {
   /** Forget `vip` and report it lost; resolves when the handler has withdrawn it. */
   private async drop(vip: string, epoch: number, reason: OwnershipLossReason): Promise<void> {
     if (!this.owned.delete(vip)) return;
+    this.suspendedAt.delete(vip);
     this.log.info({ event: 'vip-lost', vip, epoch, reason }, 'this node no longer owns the VIP');
     try {
       await this.opts.handlers.lost({ vip, epoch, reason });
@@ -480,11 +505,12 @@ export class VipOwnershipLoop {
       void this.drop(loss.vip, loss.epoch, 'taken');
       return;
     }
-    if (!this.retain) {
+    if (this.retainMs <= 0) {
       void this.drop(loss.vip, loss.epoch, 'expired');
       return;
     }
     o.state = 'suspended';
+    this.suspendedAt.set(loss.vip, this.now());
     this.log.warn(
       { event: 'vip-suspended', vip: loss.vip, epoch: loss.epoch, reason: loss.reason },
       'VIP lease lapsed without an answer from the store; keeping the address, no gratuitous ARP',

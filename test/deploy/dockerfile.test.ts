@@ -129,9 +129,10 @@ describe('Dockerfile', () => {
     assert.match(readRepoFile('bin/switchyard.mjs'), /'\.\.\/dist\/bin\/cli\.js'/);
   });
 
-  it('installs ip, arping and nft for the speaker in the runtime stage', () => {
+  it('installs ip, arping, nft and ndisc6 for the speaker in the runtime stage', () => {
     const text = runs(runtime);
-    for (const pkg of ['iproute2', 'arping', 'nftables']) assert.match(text, new RegExp(`\\b${pkg}\\b`), pkg);
+    for (const pkg of ['iproute2', 'arping', 'nftables', 'ndisc6'])
+      assert.match(text, new RegExp(`\\b${pkg}\\b`), pkg);
   });
 });
 

@@ -89,10 +89,18 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
         if (nodes.length === 1 && (await c.leaseHolder(vip)) === nodes[0]) out.set(vip, nodes[0]!);
       }
       if (out.size === c.vips.length) return out;
-      last = [...holders].map(([v, n]) => `${v}:${n.join('+') || '-'}`).join(' ');
+      const leases = await Promise.all(c.vips.map((v) => c.leaseHolder(v)));
+      last = [...holders]
+        .map(([v, n], i) => `${v}:${n.join('+') || '-'}/lease:${leases[i] || '-'}`)
+        .join(' ');
       await sleep(200);
     }
-    throw new Error(`VIPs not settled on one holder each within ${timeoutMs} ms: ${last}`);
+    // Enough to tell a product failure from a harness one when this fails in CI.
+    const tails = NODES.map((n) => `${n}: ${c.speakers.get(n)!.lines.slice(-5).join('\n  ')}`).join('\n');
+    const shown = (await c.net.runner(NODES[0])('ip', ['-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+    throw new Error(
+      `VIPs not settled on one holder each within ${timeoutMs} ms: ${last}\n${NODES[0]} eth0:\n${shown}\nlast speaker lines:\n${tails}`,
+    );
   }
 
   async function macsByNode(): Promise<Map<string, string>> {

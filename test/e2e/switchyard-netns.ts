@@ -10,6 +10,7 @@
  * reachable), and extra speaker flags.
  */
 import type { ChildProcess } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -41,6 +42,12 @@ const KEY_PREFIX = 'switchyard:';
 /** The node the rendezvous hash prefers for the VIP when every node is up. */
 export const PREFERRED = preferredOwner(VIP, [...NODES])!;
 
+/**
+ * Where every process's output is also written, one file per process name, when the environment
+ * names a folder: `SWITCHYARD_E2E_LOGS=/tmp/e2e-logs node --import tsx --test test/e2e/…`.
+ */
+const LOG_DIR = process.env.SWITCHYARD_E2E_LOGS ?? '';
+
 /** A process started in a namespace, with its output kept. */
 export class Proc {
   readonly child: ChildProcess;
@@ -60,6 +67,7 @@ export class Proc {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
         this.lines.push(line);
+        if (LOG_DIR !== '') appendFileSync(join(LOG_DIR, `${name.replaceAll(' ', '-')}.log`), `${line}\n`);
         for (const w of [...this.waiters]) {
           if (w.pred(line)) {
             this.waiters.splice(this.waiters.indexOf(w), 1);

@@ -43,7 +43,24 @@ describe('speakerSourceFrom', () => {
       interface: 'eth0',
       timing: { ttlMs: 2000, renewMs: 500, marginMs: 200 },
       handoverDelayMs: 3000,
+      retainOnStoreLossMs: Number.POSITIVE_INFINITY,
     });
+  });
+
+  it('reads --retain-on-store-loss as always, off or a duration, and names the fix for anything else', () => {
+    const retain = (v: string) => {
+      const r = speakerSourceFrom({
+        redisUrl: 'redis://r',
+        nodeName: 'n1',
+        announce: 'none',
+        retainOnStoreLoss: v,
+      });
+      return r.ok && r.value.kind === 'store' ? r.value.retainOnStoreLossMs : problems(r);
+    };
+    assert.equal(retain('always'), Number.POSITIVE_INFINITY);
+    assert.equal(retain('off'), 0);
+    assert.equal(retain('5m'), 300_000);
+    assert.deepEqual(retain('sometimes'), ['--retain-on-store-loss flag.retain']);
   });
 
   it('refuses in l2 mode a lease timing that leaves no whole second of address lifetime, naming --lease-ttl', () => {

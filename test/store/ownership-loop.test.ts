@@ -50,7 +50,7 @@ class Cluster {
     }, 5);
   }
 
-  start(node: string, opts: { retainOnStoreLoss?: boolean } = {}): VipOwnershipLoop {
+  start(node: string, opts: { retainOnStoreLossMs?: number } = {}): VipOwnershipLoop {
     const loop = new VipOwnershipLoop({
       store: new MemoryStore({ backend: this.backend }),
       self: { node, address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'test' },
@@ -197,9 +197,9 @@ describe('VipOwnershipLoop', { timeout: 60_000 }, () => {
     assert.deepEqual(cluster.doubleAnnounce, []);
   });
 
-  it('reports VIPs lost (expired) instead of suspended when retainOnStoreLoss is off', async () => {
+  it('reports VIPs lost (expired) instead of suspended when retainOnStoreLossMs is 0', async () => {
     cluster = new Cluster();
-    cluster.start('a', { retainOnStoreLoss: false });
+    cluster.start('a', { retainOnStoreLossMs: 0 });
     await cluster.converged(['a']);
     cluster.backend.setAvailable(false);
     await eventually(
@@ -208,6 +208,22 @@ describe('VipOwnershipLoop', { timeout: 60_000 }, () => {
       'every VIP to expire',
     );
     assert.equal(cluster.count('suspended'), 0);
+    cluster.backend.setAvailable(true);
+    await cluster.converged(['a']);
+  });
+
+  it('keeps VIPs suspended for retainOnStoreLossMs, then reports them lost (expired)', async () => {
+    cluster = new Cluster();
+    cluster.start('a', { retainOnStoreLossMs: 1500 });
+    await cluster.converged(['a']);
+    cluster.backend.setAvailable(false);
+    await eventually(() => cluster.count('suspended', 'a') === VIPS.length, WAIT_MS, 'every VIP suspended');
+    assert.equal(cluster.count('lost', 'a', 'expired'), 0, 'kept while within the bound');
+    await eventually(
+      () => cluster.count('lost', 'a', 'expired') === VIPS.length,
+      WAIT_MS,
+      'every VIP to expire after the bound',
+    );
     cluster.backend.setAvailable(true);
     await cluster.converged(['a']);
   });
