@@ -306,7 +306,7 @@ export class ClusterSpeaker {
     if (guarded) {
       for (const o of snapshot) {
         if (o.state !== 'owned' || announcer.announced().has(o.vip)) continue;
-        const added = await announcer.addAddress(o.vip, () => this.#loop.canAnnounce(o.vip));
+        const added = await announcer.addAddress(o.vip, () => this.#loop.fenceMs(o.vip));
         if (!added && this.#loop.canAnnounce(o.vip)) this.#retryLater();
       }
     }
@@ -323,7 +323,7 @@ export class ClusterSpeaker {
     for (const vip of [...this.#toAdvertise]) {
       if (!announced.has(vip)) continue;
       this.#toAdvertise.delete(vip);
-      if (this.#loop.canAnnounce(vip)) announcer.advertise(vip, () => this.#loop.canAnnounce(vip));
+      if (this.#loop.canAnnounce(vip)) announcer.advertise(vip, () => this.#loop.fenceMs(vip));
     }
     // 6. Suspended VIPs with an address are watched for another node answering for them.
     this.#conflicts?.setVips(

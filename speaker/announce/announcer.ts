@@ -5,6 +5,12 @@
  * `announce` does both at once where nothing needs to happen in between.
  */
 
+/**
+ * How much longer this node may announce a VIP, in ms (its lease's fence); 0 or less: not now.
+ * Asked right before every change that makes the VIP reachable here.
+ */
+export type Fence = () => number;
+
 /** Announcement mode, chosen per speaker with `--announce`. */
 export type AnnounceMode = 'l2' | 'none' | 'local';
 
@@ -13,12 +19,15 @@ export interface Announcer {
   readonly mode: AnnounceMode;
   /** Check privileges and remove VIP addresses a crashed earlier run left behind. */
   start(): Promise<void>;
-  /** Make `vip` a local address, if `stillOwned()` holds; resolves true when the address is present. Idempotent. */
-  addAddress(vip: string, stillOwned?: () => boolean): Promise<boolean>;
-  /** Tell the neighbours `vip` is here now (gratuitous ARP), asking `stillOwned()` before every message. */
-  advertise(vip: string, stillOwned?: () => boolean): void;
+  /** Make `vip` a local address, if the fence holds; resolves true when the address is present. Idempotent. */
+  addAddress(vip: string, fence?: Fence): Promise<boolean>;
+  /**
+   * Tell the neighbours `vip` is here now (gratuitous ARP), and again now and then while it stays,
+   * none of it past the fence.
+   */
+  advertise(vip: string, fence?: Fence): void;
   /** `addAddress`, then `advertise` when the address is new. Idempotent. */
-  announce(vip: string, stillOwned?: () => boolean): Promise<void>;
+  announce(vip: string, fence?: Fence): Promise<void>;
   /** Stop answering for `vip`. Idempotent. */
   withdraw(vip: string): Promise<void>;
   /**

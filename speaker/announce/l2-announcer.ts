@@ -18,7 +18,7 @@ import { networkInterfaces } from 'node:os';
 import { UserError } from '../../shared/errors.ts';
 import { parseIp } from '../../shared/ip.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { Announcer } from './announcer.ts';
+import type { Announcer, Fence } from './announcer.ts';
 import { missingCapabilities } from './capabilities.ts';
 import { type CommandRunner, type LineChildStarter, spawnLineChild } from './command-runner.ts';
 import { IpBatch } from './ip-batch.ts';
@@ -36,6 +36,8 @@ export interface L2Options {
   /** Gratuitous ARPs sent per announcement: one at once, the rest `garpIntervalMs` apart. */
   readonly garpCount?: number;
   readonly garpIntervalMs?: number;
+  /** Then one more every this long while the VIP stays announced and fenced; 0: never. */
+  readonly garpRepeatMs?: number;
   /** Skip the capability check (tests that run the commands in a namespace as root). */
   readonly skipCapabilityCheck?: boolean;
 }
@@ -48,6 +50,18 @@ function localAddresses(): Set<string> {
   }
   return out;
 }
+
+/** Default `garpRepeatMs`: kube-vip repeats every 3 s, MetalLB never; 10 s costs little. */
+export const GARP_REPEAT_MS = 10_000;
+
+/** Exit code of `GARP_IF_FENCED` when the fence had passed and nothing was sent. */
+const FENCE_PASSED = 3;
+
+/** `sh -c` script: $1 fence end (wall ms), $2 interface, $3 VIP; arping only while $1 is ahead. */
+const GARP_IF_FENCED = `[ "$(date +%s%3N)" -lt "$1" ] || exit ${FENCE_PASSED}; exec arping -q -U -c 1 -i "$2" -S "$3" "$3"`;
+
+/** The fence of callers that own the VIP without a lease (tests, single-process mode). */
+const unfenced: Fence = () => Number.POSITIVE_INFINITY;
 
 interface IpAddrJson {
   ifname?: string;
@@ -147,22 +161,22 @@ export class L2Announcer implements Announcer {
   }
 
   /**
-   * Add the VIP and send gratuitous ARP. `stillOwned` is asked right before every ARP so that a
+   * Add the VIP and send gratuitous ARP. The fence is asked right before every ARP so that a
    * speaker whose lease may have lapsed never claims the VIP on the wire.
    */
-  async announce(vip: string, stillOwned: () => boolean = () => true): Promise<void> {
+  async announce(vip: string, fence: Fence = unfenced): Promise<void> {
     const ip = parseIp(vip);
     if (!ip) throw new Error(`announce: not an IP address: ${vip}`);
     if (this.vips.has(ip.text)) return;
-    if (await this.addAddress(ip.text, stillOwned)) this.advertise(ip.text, stillOwned);
+    if (await this.addAddress(ip.text, fence)) this.advertise(ip.text, fence);
   }
 
-  /** Add the VIP to the interface (labelled, so a later run can find it), if `stillOwned()` holds. */
-  async addAddress(vip: string, stillOwned: () => boolean = () => true): Promise<boolean> {
+  /** Add the VIP to the interface (labelled, so a later run can find it), if the fence holds. */
+  async addAddress(vip: string, fence: Fence = unfenced): Promise<boolean> {
     const ip = parseIp(vip);
     if (!ip) throw new Error(`addAddress: not an IP address: ${vip}`);
     if (this.vips.has(ip.text)) return true;
-    if (!stillOwned()) return false;
+    if (fence() <= 0) return false;
     // `replace` also takes over an address someone else added, with our label and lifetime.
     const [err] = await this.ip.run([this.replaceCommand(ip.text, ip.family)]);
     if (err) {
@@ -179,9 +193,10 @@ export class L2Announcer implements Announcer {
 
   /**
    * Send a burst of gratuitous ARPs for an address this announcer added (IPv4; for IPv6 the kernel
-   * advertises). A new burst replaces one still running.
+   * advertises), then one every `garpRepeatMs` while it stays, so caches that missed the burst
+   * converge. A new burst replaces one still running.
    */
-  advertise(vip: string, stillOwned: () => boolean = () => true): void {
+  advertise(vip: string, fence: Fence = unfenced): void {
     const ip = parseIp(vip);
     if (ip?.family !== 4 || !this.vips.has(ip.text)) return;
     const pending = this.bursts.get(ip.text);
@@ -191,27 +206,49 @@ export class L2Announcer implements Announcer {
       { event: 'vip-announced', vip: ip.text, interface: this.opts.interface },
       'announcing VIP',
     );
-    this.garpBurst(ip.text, this.opts.garpCount ?? 3, stillOwned);
+    this.garpBurst(ip.text, this.opts.garpCount ?? 3, fence);
   }
 
-  private garpBurst(vip: string, remaining: number, stillOwned: () => boolean): void {
-    if (remaining <= 0 || !this.vips.has(vip) || !stillOwned()) {
+  private garpBurst(vip: string, remaining: number, fence: Fence): void {
+    const left = fence();
+    if (!this.vips.has(vip) || left <= 0) {
       this.bursts.delete(vip);
       return;
     }
-    // `-U` makes it unsolicited (broadcast); arping exits 1 on "no reply", which is normal here.
-    void this.opts
-      .run('arping', ['-q', '-U', '-c', '1', '-i', this.opts.interface, '-S', vip, vip])
-      .then((r) => {
-        if (r.code > 1)
-          this.opts.logger.warn({ event: 'garp-failed', vip, err: r.stderr.trim() }, 'gratuitous ARP failed');
-      });
-    const t = setTimeout(
-      () => this.garpBurst(vip, remaining - 1, stillOwned),
-      this.opts.garpIntervalMs ?? 1000,
-    );
+    this.sendGarp(vip, left);
+    // The burst, then one now and then while the VIP stays.
+    const inBurst = remaining > 1;
+    const next = inBurst ? (this.opts.garpIntervalMs ?? 1000) : (this.opts.garpRepeatMs ?? GARP_REPEAT_MS);
+    if (next <= 0) {
+      this.bursts.delete(vip);
+      return;
+    }
+    const t = setTimeout(() => this.garpBurst(vip, inBurst ? remaining - 1 : 1, fence), next);
     t.unref();
     this.bursts.set(vip, t);
+  }
+
+  /**
+   * One gratuitous ARP, sent only if the fence still holds when arping is about to run: the child
+   * compares the wall clock with the fence's end right before it execs arping, so a spawn delayed
+   * by a loaded machine cannot announce past the fence.
+   */
+  private sendGarp(vip: string, fenceLeftMs: number): void {
+    // An unfenced caller (Infinity) still needs a number the shell can compare.
+    const until = Date.now() + Math.min(fenceLeftMs, 3_600_000);
+    // `-U` makes it unsolicited (broadcast); arping exits 1 on "no reply", which is normal here.
+    void this.opts
+      .run('sh', ['-c', GARP_IF_FENCED, 'garp', String(until), this.opts.interface, vip])
+      .then((r) => {
+        if (r.code === FENCE_PASSED) {
+          this.opts.logger.debug(
+            { event: 'garp-fenced', vip },
+            'the fence passed before the gratuitous ARP went out',
+          );
+        } else if (r.code > 1) {
+          this.opts.logger.warn({ event: 'garp-failed', vip, err: r.stderr.trim() }, 'gratuitous ARP failed');
+        }
+      });
   }
 
   async withdraw(vip: string): Promise<void> {

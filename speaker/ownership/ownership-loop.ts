@@ -257,6 +257,11 @@ export class VipOwnershipLoop {
     this.schedule(0);
   }
 
+  /** How much longer this node may announce `vip`, in ms (its lease's fence); 0 when it may not. */
+  fenceMs(vip: string): number {
+    return this.leases.remainingMs(vip);
+  }
+
   /** Whether this node may send gratuitous ARP for `vip` now (its lease is within its fence). */
   canAnnounce(vip: string): boolean {
     return this.leases.canAnnounce(vip);

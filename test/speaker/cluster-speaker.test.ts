@@ -38,17 +38,17 @@ class RecordingAnnouncer implements Announcer {
     this.log = log;
   }
   async start(): Promise<void> {}
-  async addAddress(vip: string, stillOwned: () => boolean = () => true): Promise<boolean> {
-    if (!stillOwned()) return false;
+  async addAddress(vip: string, fence: () => number = () => Number.POSITIVE_INFINITY): Promise<boolean> {
+    if (fence() <= 0) return false;
     if (!this.vips.has(vip)) this.log.push(`add ${vip}`);
     this.vips.add(vip);
     return true;
   }
-  advertise(vip: string, stillOwned: () => boolean = () => true): void {
-    if (this.vips.has(vip) && stillOwned()) this.log.push(`advertise ${vip}`);
+  advertise(vip: string, fence: () => number = () => Number.POSITIVE_INFINITY): void {
+    if (this.vips.has(vip) && fence() > 0) this.log.push(`advertise ${vip}`);
   }
-  async announce(vip: string, stillOwned?: () => boolean): Promise<void> {
-    if (await this.addAddress(vip, stillOwned)) this.advertise(vip, stillOwned);
+  async announce(vip: string, fence?: () => number): Promise<void> {
+    if (await this.addAddress(vip, fence)) this.advertise(vip, fence);
   }
   async withdraw(vip: string): Promise<void> {
     if (this.vips.delete(vip)) this.log.push(`withdraw ${vip}`);

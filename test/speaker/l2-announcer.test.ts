@@ -18,6 +18,18 @@ async function hasAddress(cluster: NetnsCluster, host: string, ip: string): Prom
   return r.stdout.includes(` ${ip}/`);
 }
 
+/** Poll the client's neighbour entry for VIP until it names `mac`; the ms it took (bounded). */
+async function entryBecomes(cluster: NetnsCluster, mac: string, timeoutMs: number): Promise<number> {
+  const start = performance.now();
+  let entry = '';
+  while (performance.now() - start < timeoutMs) {
+    entry = (await cluster.runner('client')('ip', ['neigh', 'show', VIP, 'dev', 'eth0'])).stdout;
+    if (entry.includes(mac)) return performance.now() - start;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the client's entry for ${VIP} never named ${mac}: ${entry}`);
+}
+
 async function macOf(cluster: NetnsCluster, host: string): Promise<string> {
   const r = await cluster.runner(host)('cat', ['/sys/class/net/eth0/address']);
   return r.stdout.trim();
@@ -83,9 +95,56 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
     }
   });
 
+  it('repeats the gratuitous ARP while it owns the VIP, so a client whose cache missed the burst converges', async () => {
+    const a = new L2Announcer({
+      interface: 'eth0',
+      run: cluster.runner('n1'),
+      startChild: cluster.lineChildren('n1'),
+      lifetimeS: 60,
+      logger: silentLogger(),
+      garpCount: 1,
+      garpRepeatMs: 400,
+    });
+    const client = cluster.runner('client');
+    const n1mac = await macOf(cluster, 'n1');
+    const n2mac = await macOf(cluster, 'n2');
+    try {
+      await a.announce(VIP);
+      // Let the burst's one ARP land (arping is spawned); then the client's entry points elsewhere,
+      // as one that missed the burst would, and only a repeat can fix it.
+      await new Promise((r) => setTimeout(r, 250));
+      await client('ip', ['neigh', 'replace', VIP, 'lladdr', n2mac, 'dev', 'eth0', 'nud', 'stale']);
+      const ms = await entryBecomes(cluster, n1mac, 3000);
+      console.log(
+        `l2: a client entry that missed the burst pointed at the owner again after ${Math.round(ms)} ms`,
+      );
+    } finally {
+      await a.close();
+      await client('ip', ['neigh', 'flush', 'dev', 'eth0']);
+    }
+  });
+
+  it('sends no gratuitous ARP once the fence has passed, however late arping would start', async () => {
+    const a = announcer(cluster, 'n1');
+    const client = cluster.runner('client');
+    const n2mac = await macOf(cluster, 'n2');
+    try {
+      await a.addAddress(VIP);
+      await client('ip', ['neigh', 'replace', VIP, 'lladdr', n2mac, 'dev', 'eth0', 'nud', 'stale']);
+      // The fence holds when advertise asks (1 ms left), and has passed when arping would start.
+      a.advertise(VIP, () => 1);
+      await new Promise((r) => setTimeout(r, 800));
+      const entry = (await client('ip', ['neigh', 'show', VIP, 'dev', 'eth0'])).stdout;
+      assert.match(entry, new RegExp(n2mac), `no gratuitous ARP moved the entry: ${entry}`);
+    } finally {
+      await a.close();
+      await client('ip', ['neigh', 'flush', 'dev', 'eth0']);
+    }
+  });
+
   it('never sends ARP or adds the VIP when the lease cannot be proven', async () => {
     const a = announcer(cluster, 'n1');
-    await a.announce(VIP, () => false);
+    await a.announce(VIP, () => 0);
     assert.equal(a.announced().size, 0);
     assert.deepEqual(await arpAnswers(cluster, 'client', VIP), []);
   });
