@@ -111,6 +111,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
     async () => {
       c = await SwitchyardNetns.start({
         services: SERVICES,
+        ipv6Services: 1,
         mgmt: true,
         inspect: true,
         speakerArgs: ['--handover-delay', '1h'],
@@ -234,6 +235,51 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
     assert.deepEqual(served?.macs.length, 1);
     // Back up, the node rejoins; the VIP stays where it is (long handover delay).
     await stableHolders();
+  });
+
+  it('leaves exactly one node answering neighbour solicitations for an IPv6 VIP within TTL + 1 s when its owner is cut off from Redis only', {
+    timeout: 60_000,
+  }, async () => {
+    const vip = c.vips6[0]!;
+    let owner = '';
+    await until(
+      async () => {
+        owner = await c.leaseHolder(vip);
+        return owner !== '' && (await c.hasVip(owner, vip));
+      },
+      30_000,
+      'an owner of the IPv6 VIP',
+      200,
+    );
+    const byMac = await macsByNode();
+    const next = preferredOwner(
+      vip,
+      NODES.filter((n) => n !== owner),
+    )!;
+    const cut = `table inet e2e_cut {\n  chain out {\n    type filter hook output priority 0; policy accept;\n    ip daddr ${c.ctlAddress} tcp dport 6379 drop\n  }\n}\n`;
+    const added = await c.net.runner(owner)('nft', ['-f', '-'], cut);
+    assert.equal(added.code, 0, added.stderr);
+    const cutAt = performance.now();
+    const polls: { ms: number; nodes: string[] }[] = [];
+    try {
+      // Bounded: at most 20 polls of about 0.5 s each, until two polls past TTL + 1 s.
+      while (polls.filter((p) => p.ms >= LEASE_TTL_MS + 1000).length < 2 && polls.length < 20) {
+        const ms = performance.now() - cutAt;
+        polls.push({ ms, nodes: (await c.ndpFromClient(vip)).map((m) => byMac.get(m) ?? m) });
+      }
+    } finally {
+      await c.net.runner(owner)('nft', ['delete', 'table', 'inet', 'e2e_cut']);
+    }
+    const shown = polls.map((p) => `${Math.round(p.ms)}ms:${p.nodes.join('+') || 'none'}`).join(' ');
+    const from = polls.findIndex((_, i) =>
+      polls.slice(i).every((p) => p.nodes.length === 1 && p.nodes[0] === next),
+    );
+    console.log(
+      `e2e-faults: IPv6 VIP ${vip} owner ${owner} cut off from Redis: only ${next} answers NDP from the poll started ${from >= 0 ? Math.round(polls[from]!.ms) : '(never)'} ms after the cut; polls ${shown}`,
+    );
+    for (const p of polls.filter((q) => q.ms >= LEASE_TTL_MS + 1000)) {
+      assert.deepEqual(p.nodes, [next], `only ${next} answers ${Math.round(p.ms)} ms after the cut`);
+    }
   });
 
   it(`never has two nodes answering for a VIP whose lease key is deleted under a live holder that is not its preferred node, ${LEASE_DELETIONS} times`, {

@@ -34,6 +34,14 @@ export const NODE_PORT = 30080;
 export function vipsOf(services: number): string[] {
   return Array.from({ length: services }, (_, i) => `198.18.0.${100 + i}`);
 }
+
+/** The VIPs of `services` IPv6 Services: 2001:2::100, 2001:2::101, … */
+export function vips6Of(services: number): string[] {
+  return Array.from({ length: services }, (_, i) => `2001:2::${(0x100 + i).toString(16)}`);
+}
+
+/** NodePorts of the IPv6 Services start here. */
+const NODE_PORT6 = 30180;
 export const NODES = ['n1', 'n2', 'n3'] as const;
 /** Host order gives n1..n3 the addresses 198.18.0.11-13, client .10 and ctl .14. */
 const HOSTS = ['client', ...NODES, 'ctl'];
@@ -173,6 +181,8 @@ export interface ClusterOptions {
   readonly speakerArgs?: readonly string[];
   /** Start every speaker with its inspector on, for `blockEventLoop`. */
   readonly inspect?: boolean;
+  /** IPv6 Services (single-stack, one VIP each, from 2001:2::100 up); the nodes get IPv6 addresses. */
+  readonly ipv6Services?: number;
 }
 
 function serviceDoc(i: number): string {
@@ -189,22 +199,44 @@ spec:
 `;
 }
 
-function manifest(addresses: ReadonlyMap<string, string>, services: number): string {
-  const nodes = NODES.map(
-    (n) => `  - apiVersion: v1
+function service6Doc(i: number): string {
+  return `apiVersion: v1
+kind: Service
+metadata:
+  name: web6-${i}
+  namespace: default
+  annotations: {switchyard.io/loadBalancerIPs: "${vips6Of(i + 1)[i]}"}
+spec:
+  type: LoadBalancer
+  ipFamilyPolicy: SingleStack
+  ipFamilies: [IPv6]
+  selector: {app: web}
+  ports: [{name: http, protocol: TCP, port: ${PORT}, targetPort: 8080, nodePort: ${NODE_PORT6 + i}}]
+`;
+}
+
+function manifest(net: NetnsCluster, services: number, services6: number): string {
+  const nodes = NODES.map((n) => {
+    const h = net.host(n);
+    const v6 = h.address6 !== null ? `, {type: InternalIP, address: "${h.address6}"}` : '';
+    return `  - apiVersion: v1
     kind: Node
     metadata: {name: ${n}}
     status:
       conditions: [{type: Ready, status: "True"}]
-      addresses: [{type: InternalIP, address: ${addresses.get(n)}}]`,
-  ).join('\n');
+      addresses: [{type: InternalIP, address: ${h.address}}${v6}]`;
+  }).join('\n');
+  const docs = [
+    ...Array.from({ length: services }, (_, i) => serviceDoc(i)),
+    ...Array.from({ length: services6 }, (_, i) => service6Doc(i)),
+  ];
   return `apiVersion: switchyard.io/v1beta1
 kind: IPAddressPool
 metadata: {name: e2e, namespace: switchyard-system}
 spec:
-  addresses: [198.18.0.100-198.18.0.130]
+  addresses: [198.18.0.100-198.18.0.130, "2001:2::100-2001:2::1ff"]
 ---
-${Array.from({ length: services }, (_, i) => serviceDoc(i)).join('---\n')}---
+${docs.join('---\n')}---
 apiVersion: v1
 kind: List
 items:
@@ -220,6 +252,7 @@ export class SwitchyardNetns {
   redis!: Proc;
   controller!: Proc;
   readonly vips: readonly string[];
+  readonly vips6: readonly string[];
   private readonly dir: string;
   private readonly opts: ClusterOptions;
 
@@ -228,16 +261,19 @@ export class SwitchyardNetns {
     this.dir = dir;
     this.opts = opts;
     this.vips = vipsOf(opts.services ?? 1);
+    this.vips6 = vips6Of(opts.ipv6Services ?? 0);
   }
 
   /** Build the namespaces and start Redis, the controller, a backend and a speaker per node. */
   static async start(opts: ClusterOptions = {}): Promise<SwitchyardNetns> {
-    const net = await NetnsCluster.create(HOSTS, { mgmt: opts.mgmt ?? false });
+    const net = await NetnsCluster.create(HOSTS, {
+      mgmt: opts.mgmt ?? false,
+      ipv6: (opts.ipv6Services ?? 0) > 0,
+    });
     const dir = await mkdtemp(join(tmpdir(), 'switchyard-e2e-'));
     const c = new SwitchyardNetns(net, dir, opts);
     try {
-      const addresses = new Map(HOSTS.map((h) => [h, net.host(h).address]));
-      await writeFile(join(dir, 'cluster.yaml'), manifest(addresses, c.vips.length));
+      await writeFile(join(dir, 'cluster.yaml'), manifest(net, c.vips.length, c.vips6.length));
       await c.startRedis();
       c.controller = c.proc('ctl', 'controller', process.execPath, [
         BIN,
@@ -344,10 +380,10 @@ export class SwitchyardNetns {
 
   /** Start (or restart) the backend of node `n`: on every NodePort it answers each connection with `n`. */
   async startBackend(n: string): Promise<Proc> {
-    const ports = this.vips.map((_, i) => NODE_PORT + i);
+    const ports = [...this.vips.map((_, i) => NODE_PORT + i), ...this.vips6.map((_, i) => NODE_PORT6 + i)];
     const p = this.proc(n, `backend ${n}`, process.execPath, [
       '-e',
-      `const net=require('net');let up=0;for(const p of [${ports.join(',')}])net.createServer((s)=>{s.on('error',()=>{});s.end(process.argv[1]+'\\n')}).listen(p,'0.0.0.0',()=>{if(++up===${ports.length})console.log('up')})`,
+      `const net=require('net');let up=0;for(const p of [${ports.join(',')}])net.createServer((s)=>{s.on('error',()=>{});s.end(process.argv[1]+'\\n')}).listen(p,'::',()=>{if(++up===${ports.length})console.log('up')})`,
       n,
     ]);
     this.backends.set(n, p);
@@ -391,10 +427,11 @@ export class SwitchyardNetns {
     return out;
   }
 
-  /** Whether node `n`'s eth0 carries `vip` (the first Service's by default). */
+  /** Whether node `n`'s eth0 carries `vip` (the first Service's by default; IPv4 or IPv6). */
   async hasVip(n: string, vip = VIP): Promise<boolean> {
-    const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-    return r.stdout.includes(` ${vip}/32 `);
+    const v6 = vip.includes(':');
+    const r = await this.net.runner(n)('ip', [v6 ? '-6' : '-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    return r.stdout.includes(` ${vip}/${v6 ? 128 : 32} `);
   }
 
   /** For each VIP of the cluster, the nodes whose eth0 carries it now (one `ip` per node). */
@@ -450,6 +487,29 @@ export class SwitchyardNetns {
   /** Forget every neighbour the client has learnt, as a client that never spoke to the VIP. */
   async flushClientNeighbours(): Promise<void> {
     await this.net.runner('client')('ip', ['neigh', 'flush', 'dev', 'eth0']);
+  }
+
+  /** The MACs that answer a neighbour solicitation for an IPv6 `vip` from the client (`ndisc6 -m`). */
+  async ndpFromClient(vip: string): Promise<string[]> {
+    const r = await this.net.runner('client')('ndisc6', [
+      '-m',
+      '-n',
+      '-q',
+      '-r',
+      '1',
+      '-w',
+      '500',
+      vip,
+      'eth0',
+    ]);
+    return [
+      ...new Set(
+        r.stdout
+          .split('\n')
+          .map((l) => l.trim().toLowerCase())
+          .filter((l) => /^[0-9a-f:]{17}$/.test(l)),
+      ),
+    ];
   }
 
   /** ARP for the VIP from the client: `arping -d` (exit 1 when two MACs answer) and the MACs seen. */

@@ -45,6 +45,8 @@ export interface NetnsHost {
   readonly address: string;
   /** Its address on the management segment (`eth1`), when the cluster has one. */
   readonly mgmtAddress: string | null;
+  /** Its IPv6 address on the shared segment, when the cluster has IPv6. */
+  readonly address6: string | null;
   readonly index: number;
 }
 
@@ -60,10 +62,14 @@ export class NetnsCluster {
   }
 
   /**
-   * Build the cluster: hosts get 198.18.0.(10+i)/24 in the order given, and with `mgmt` also
-   * 198.19.0.(10+i)/24 on `eth1`.
+   * Build the cluster: hosts get 198.18.0.(10+i)/24 in the order given; with `ipv6` also
+   * 2001:2::(10+i)/64 on `eth0` (the IPv6 benchmarking range); with `mgmt` also 198.19.0.(10+i)/24
+   * on `eth1`.
    */
-  static async create(hostNames: readonly string[], opts: { mgmt?: boolean } = {}): Promise<NetnsCluster> {
+  static async create(
+    hostNames: readonly string[],
+    opts: { mgmt?: boolean; ipv6?: boolean } = {},
+  ): Promise<NetnsCluster> {
     if (process.getuid?.() !== 0) throw new Error('the namespace cluster needs root (ip netns add)');
     await removeStaleNamespaces();
     const tag = `${PREFIX}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -83,6 +89,7 @@ export class NetnsCluster {
           ns: `${tag}-${name}`,
           address: `198.18.0.${10 + i}`,
           mgmtAddress: opts.mgmt ? `198.19.0.${10 + i}` : null,
+          address6: opts.ipv6 ? `2001:2::${10 + i}` : null,
           index: i,
         };
         hosts.set(name, host);
@@ -105,6 +112,9 @@ export class NetnsCluster {
         await run(['-n', bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0']);
         await run(['-n', bridgeNs, 'link', 'set', `p${i}`, 'up']);
         await run(['-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
+        if (host.address6 !== null) {
+          await run(['-n', host.ns, 'addr', 'add', `${host.address6}/64`, 'dev', 'eth0', 'nodad']);
+        }
         await run(['-n', host.ns, 'link', 'set', 'eth0', 'up']);
         if (host.mgmtAddress !== null) {
           await run([
