@@ -76,37 +76,71 @@ async function sampleAsNewClients(c: Cluster, vip: string, ms: number, from: num
   return probes;
 }
 
+/** The node holding each VIP's lease and address, once every VIP has exactly one. */
+async function stableHolders(c: Cluster, timeoutMs = 30_000): Promise<Map<string, string>> {
+  let last = '';
+  const start = performance.now();
+  while (performance.now() - start < timeoutMs) {
+    const holders = await c.addressHolders();
+    const out = new Map<string, string>();
+    for (const [vip, nodes] of holders) {
+      if (nodes.length === 1 && (await c.leaseHolder(vip)) === nodes[0]) out.set(vip, nodes[0]!);
+    }
+    if (out.size === c.vips.length) return out;
+    const leases = await Promise.all(c.vips.map((v) => c.leaseHolder(v)));
+    last = [...holders].map(([v, n], i) => `${v}:${n.join('+') || '-'}/lease:${leases[i] || '-'}`).join(' ');
+    await sleep(200);
+  }
+  // Enough to tell a product failure from a harness one when this fails in CI.
+  const tails = NODES.map((n) => `${n}: ${c.speakers.get(n)!.lines.slice(-5).join('\n  ')}`).join('\n');
+  const shown = (await c.net.runner(NODES[0])('ip', ['-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
+  throw new Error(
+    `VIPs not settled on one holder each within ${timeoutMs} ms: ${last}\n${NODES[0]} eth0:\n${shown}\nlast speaker lines:\n${tails}`,
+  );
+}
+
+async function macsByNode(c: Cluster): Promise<Map<string, string>> {
+  return new Map(await Promise.all(NODES.map(async (n) => [await c.mac(n), n] as const)));
+}
+
+/**
+ * Sample every VIP's address holders every 50 ms until `stop()`: a sample where two nodes carry a
+ * VIP is a double, one where another node than in `before` carries it a move. Bounded by `stop()`,
+ * which every caller reaches in a `finally`.
+ */
+function watchHolders(c: Cluster, before: ReadonlyMap<string, string>) {
+  const doubles: string[] = [];
+  const moves: string[] = [];
+  let samples = 0;
+  let sampling = true;
+  const loop = (async () => {
+    while (sampling) {
+      for (const [vip, nodes] of await c.addressHolders()) {
+        if (nodes.length > 1) doubles.push(`${vip}:${nodes.join('+')}`);
+        else if (nodes.length === 1 && nodes[0] !== before.get(vip)) moves.push(`${vip}->${nodes[0]}`);
+      }
+      samples++;
+      await sleep(50);
+    }
+  })();
+  return {
+    doubles,
+    moves,
+    samples: () => samples,
+    stop: async () => {
+      sampling = false;
+      await loop;
+    },
+  };
+}
+
+/** How many times each speaker has logged a store discontinuity so far. */
+function discontinuitiesSeen(c: Cluster): number[] {
+  return NODES.map((n) => c.speakers.get(n)!.lines.filter((l) => l.includes('"store-discontinuity"')).length);
+}
+
 describe('one owner per VIP under faults, in network namespaces', { timeout: 600_000 }, () => {
   let c: Cluster;
-  /** The node holding each VIP's lease and address, once every VIP has exactly one. */
-  async function stableHolders(timeoutMs = 30_000): Promise<Map<string, string>> {
-    let last = '';
-    const start = performance.now();
-    while (performance.now() - start < timeoutMs) {
-      const holders = await c.addressHolders();
-      const out = new Map<string, string>();
-      for (const [vip, nodes] of holders) {
-        if (nodes.length === 1 && (await c.leaseHolder(vip)) === nodes[0]) out.set(vip, nodes[0]!);
-      }
-      if (out.size === c.vips.length) return out;
-      const leases = await Promise.all(c.vips.map((v) => c.leaseHolder(v)));
-      last = [...holders]
-        .map(([v, n], i) => `${v}:${n.join('+') || '-'}/lease:${leases[i] || '-'}`)
-        .join(' ');
-      await sleep(200);
-    }
-    // Enough to tell a product failure from a harness one when this fails in CI.
-    const tails = NODES.map((n) => `${n}: ${c.speakers.get(n)!.lines.slice(-5).join('\n  ')}`).join('\n');
-    const shown = (await c.net.runner(NODES[0])('ip', ['-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
-    throw new Error(
-      `VIPs not settled on one holder each within ${timeoutMs} ms: ${last}\n${NODES[0]} eth0:\n${shown}\nlast speaker lines:\n${tails}`,
-    );
-  }
-
-  async function macsByNode(): Promise<Map<string, string>> {
-    return new Map(await Promise.all(NODES.map(async (n) => [await c.mac(n), n] as const)));
-  }
-
   before(
     async () => {
       c = await SwitchyardNetns.start({
@@ -116,7 +150,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
         inspect: true,
         speakerArgs: ['--handover-delay', '1h'],
       });
-      await stableHolders(60_000);
+      await stableHolders(c, 60_000);
     },
     { timeout: 120_000 },
   );
@@ -133,12 +167,12 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
       timeout: 120_000,
     }, async () => {
       const vip = VIP;
-      const owner = (await stableHolders()).get(vip)!;
+      const owner = (await stableHolders(c)).get(vip)!;
       const successor = preferredOwner(
         vip,
         NODES.filter((n) => n !== owner),
       )!;
-      const byMac = await macsByNode();
+      const byMac = await macsByNode(c);
       const speaker = c.speakers.get(owner)!;
       const pid = speaker.child.pid!;
       const faultAt = performance.now();
@@ -194,7 +228,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
 
   it('puts a VIP address deleted by hand back within 1 s', { timeout: 30_000 }, async () => {
     const vip = VIP;
-    const owner = (await stableHolders()).get(vip)!;
+    const owner = (await stableHolders(c)).get(vip)!;
     await c.net.runner(owner)('ip', ['addr', 'del', `${vip}/32`, 'dev', 'eth0']);
     const ms = await until(async () => c.hasVip(owner, vip), 5000, 'the address to come back', 20);
     const probe = await probeAsNewClient(c, vip, performance.now());
@@ -207,7 +241,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
     timeout: 60_000,
   }, async () => {
     const vip = VIP;
-    const owner = (await stableHolders()).get(vip)!;
+    const owner = (await stableHolders(c)).get(vip)!;
     const run = c.net.runner(owner);
     await run('ip', ['link', 'set', 'eth0', 'down']);
     const downAt = performance.now();
@@ -234,7 +268,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
     assert.ok(ms <= LEASE_TTL_MS + 1000, `${Math.round(ms)} ms`);
     assert.deepEqual(served?.macs.length, 1);
     // Back up, the node rejoins; the VIP stays where it is (long handover delay).
-    await stableHolders();
+    await stableHolders(c);
   });
 
   it('leaves exactly one node answering neighbour solicitations for an IPv6 VIP within TTL + 1 s when its owner is cut off from Redis only', {
@@ -251,7 +285,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
       'an owner of the IPv6 VIP',
       200,
     );
-    const byMac = await macsByNode();
+    const byMac = await macsByNode(c);
     const next = preferredOwner(
       vip,
       NODES.filter((n) => n !== owner),
@@ -287,7 +321,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
   }, async () => {
     // The faults above moved VIP to a node other than its preferred one, and the long handover
     // delay keeps it there; its preferred node tries to acquire it on every tick.
-    const holders = await stableHolders();
+    const holders = await stableHolders(c);
     const vip = [...holders].find(([v, n]) => preferredOwner(v, [...NODES]) !== n)?.[0];
     assert.ok(vip, 'a VIP held by a node other than its preferred one');
     const holder = holders.get(vip)!;
@@ -313,24 +347,9 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
   it(`moves no VIP and never has two nodes answering when Redis restarts without persistence, ${REDIS_RESTARTS} times, with ${SERVICES} VIPs on 3 live nodes`, {
     timeout: 180_000,
   }, async () => {
-    const before = await stableHolders();
-    const doubles: string[] = [];
-    const moves: string[] = [];
-    let samples = 0;
-    let sampling = true;
-    const sampler = (async () => {
-      while (sampling) {
-        for (const [vip, nodes] of await c.addressHolders()) {
-          if (nodes.length > 1) doubles.push(`${vip}:${nodes.join('+')}`);
-          else if (nodes.length === 1 && nodes[0] !== before.get(vip)) moves.push(`${vip}->${nodes[0]}`);
-        }
-        samples++;
-        await sleep(50);
-      }
-    })();
-    const discontinuities = () =>
-      NODES.map((n) => c.speakers.get(n)!.lines.filter((l) => l.includes('"store-discontinuity"')).length);
-    const seenBefore = discontinuities();
+    const before = await stableHolders(c);
+    const watch = watchHolders(c, before);
+    const seenBefore = discontinuitiesSeen(c);
     try {
       for (let i = 0; i < REDIS_RESTARTS; i++) {
         await c.kill(c.redis);
@@ -339,18 +358,94 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
         await sleep(LEASE_TTL_MS + 1500);
       }
     } finally {
-      sampling = false;
-      await sampler;
+      await watch.stop();
     }
-    const afterwards = await stableHolders();
-    const seen = discontinuities().map((k, i) => k - seenBefore[i]!);
+    const afterwards = await stableHolders(c);
+    const seen = discontinuitiesSeen(c).map((k, i) => k - seenBefore[i]!);
     console.log(
-      `e2e-faults: Redis restarted ${REDIS_RESTARTS} times without persistence, ${SERVICES} VIPs on 3 nodes: ${moves.length} VIP moves and ${doubles.length} VIP-samples with two nodes answering in ${samples} samples; discontinuities seen per speaker ${seen.join('/')}`,
+      `e2e-faults: Redis restarted ${REDIS_RESTARTS} times without persistence, ${SERVICES} VIPs on 3 nodes: ${watch.moves.length} VIP moves and ${watch.doubles.length} VIP-samples with two nodes answering in ${watch.samples()} samples; discontinuities seen per speaker ${seen.join('/')}`,
     );
-    assert.deepEqual(doubles, []);
-    assert.deepEqual(moves, []);
+    assert.deepEqual(watch.doubles, []);
+    assert.deepEqual(watch.moves, []);
     assert.deepEqual(afterwards, before, 'every VIP ends where it started');
     for (const k of seen)
       assert.ok(k >= REDIS_RESTARTS, `each speaker saw every restart (${seen.join('/')})`);
+  });
+});
+
+describe('one owner per VIP when Redis fails over under Sentinel, in network namespaces', {
+  timeout: 300_000,
+}, () => {
+  let c: Cluster;
+  before(
+    async () => {
+      c = await SwitchyardNetns.start({
+        services: 6,
+        mgmt: true,
+        sentinel: true,
+        speakerArgs: ['--handover-delay', '1h'],
+      });
+      // Move the VIPs of one node to the others and restart it: with the long handover delay they
+      // stay on nodes that are not their preferred ones, which would take them at the first chance.
+      const first = await stableHolders(c, 60_000);
+      const moved = first.get(VIP)!;
+      await c.kill(c.speakers.get(moved)!);
+      await until(
+        async () => ![...(await stableHolders(c)).values()].includes(moved),
+        30_000,
+        'the takeover',
+      );
+      c.startSpeaker(moved);
+      await c.speakers.get(moved)!.waitLine((l) => l.includes('"speaker-started"'), 30_000, 'the restart');
+    },
+    { timeout: 120_000 },
+  );
+  after(
+    async () => {
+      await c?.destroy();
+    },
+    { timeout: 60_000 },
+  );
+
+  it('moves no VIP and never has two nodes answering when Sentinel promotes a replica that missed the last writes', {
+    timeout: 120_000,
+  }, async () => {
+    const before = await stableHolders(c);
+    const misplaced = [...before].filter(([vip, n]) => preferredOwner(vip, [...NODES]) !== n).length;
+    assert.ok(misplaced > 0, 'some VIPs are held by a node other than their preferred one');
+    const watch = watchHolders(c, before);
+    const seenBefore = discontinuitiesSeen(c);
+    const replicaPid = c.replica!.child.pid!;
+    let failoverMs = Number.NaN;
+    try {
+      // The replica stops taking writes (renewals, guards), the master takes them for 1.5 s and
+      // dies; the replica the Sentinel then promotes has not seen them.
+      process.kill(replicaPid, 'SIGSTOP');
+      await sleep(1500);
+      const killedAt = performance.now();
+      await c.kill(c.redis);
+      process.kill(replicaPid, 'SIGCONT');
+      await until(
+        async () => (await c.sentinelMasterPort()) === 6380,
+        30_000,
+        'the Sentinel to promote the replica',
+        200,
+      );
+      failoverMs = performance.now() - killedAt;
+      c.redisPort = 6380;
+      await sleep(LEASE_TTL_MS + 2000);
+    } finally {
+      process.kill(replicaPid, 'SIGCONT');
+      await watch.stop();
+    }
+    const afterwards = await stableHolders(c);
+    const seen = discontinuitiesSeen(c).map((k, i) => k - seenBefore[i]!);
+    console.log(
+      `e2e-faults: Sentinel failover (promoted after ${Math.round(failoverMs)} ms) to a replica that missed 1.5 s of writes, ${before.size} VIPs on 3 nodes (${misplaced} not on their preferred node): ${watch.moves.length} VIP moves and ${watch.doubles.length} VIP-samples with two nodes answering in ${watch.samples()} samples; discontinuities seen per speaker ${seen.join('/')}`,
+    );
+    assert.deepEqual(watch.doubles, []);
+    assert.deepEqual(watch.moves, []);
+    assert.deepEqual(afterwards, before, 'every VIP ends where it started');
+    for (const k of seen) assert.ok(k >= 1, `each speaker saw the failover (${seen.join('/')})`);
   });
 });

@@ -183,7 +183,15 @@ export interface ClusterOptions {
   readonly inspect?: boolean;
   /** IPv6 Services (single-stack, one VIP each, from 2001:2::100 up); the nodes get IPv6 addresses. */
   readonly ipv6Services?: number;
+  /**
+   * Redis under Sentinel: a master on 6379, a replica on 6380 and one Sentinel on 26379 (quorum 1,
+   * master down after 1 s), all in `ctl`; the controller and the speakers find the master through it.
+   */
+  readonly sentinel?: boolean;
 }
+
+/** The master name the e2e Sentinel watches. */
+const SENTINEL_MASTER = 'e2e';
 
 function serviceDoc(i: number): string {
   return `apiVersion: v1
@@ -250,6 +258,11 @@ export class SwitchyardNetns {
   readonly speakers = new Map<string, Proc>();
   readonly backends = new Map<string, Proc>();
   redis!: Proc;
+  /** The replica and the Sentinel, when the cluster runs under Sentinel. */
+  replica: Proc | null = null;
+  sentinel: Proc | null = null;
+  /** The port of the Redis that is master now (6379, or 6380 after a failover). */
+  redisPort = 6379;
   controller!: Proc;
   readonly vips: readonly string[];
   readonly vips6: readonly string[];
@@ -275,13 +288,13 @@ export class SwitchyardNetns {
     try {
       await writeFile(join(dir, 'cluster.yaml'), manifest(net, c.vips.length, c.vips6.length));
       await c.startRedis();
+      if (opts.sentinel) await c.startSentinel();
       c.controller = c.proc('ctl', 'controller', process.execPath, [
         BIN,
         'controller',
         '--config',
         join(dir, 'cluster.yaml'),
-        '--redis-url',
-        c.redisUrl,
+        ...c.storeFlags(),
         '--kube-proxy-health-port',
         '0',
       ]);
@@ -309,11 +322,18 @@ export class SwitchyardNetns {
     return `redis://${this.ctlAddress}:6379`;
   }
 
+  /** How the controller and the speakers reach the store: the URL, or the Sentinel. */
+  storeFlags(): string[] {
+    return this.opts.sentinel
+      ? ['--redis-sentinels', `${this.ctlAddress}:26379`, '--redis-sentinel-master', SENTINEL_MASTER]
+      : ['--redis-url', this.redisUrl];
+  }
+
   /** Start redis-server in `ctl`, without persistence: a restart loses everything. */
-  async startRedis(): Promise<Proc> {
-    this.redis = this.proc('ctl', 'redis', findRedisServer(), [
+  async startRedis(port = 6379, extra: readonly string[] = []): Promise<Proc> {
+    const p = this.proc('ctl', port === 6379 ? 'redis' : `redis-${port}`, findRedisServer(), [
       '--port',
-      '6379',
+      String(port),
       '--bind',
       this.ctlAddress,
       '--dir',
@@ -326,9 +346,54 @@ export class SwitchyardNetns {
       'no',
       '--logfile',
       '',
+      '--dbfilename',
+      `dump-${port}.rdb`,
+      ...extra,
     ]);
-    await this.redis.waitLine((l) => l.includes('Ready to accept connections'), 15_000, 'redis-server');
-    return this.redis;
+    await p.waitLine((l) => l.includes('Ready to accept connections'), 15_000, 'redis-server');
+    if (port === 6379) this.redis = p;
+    return p;
+  }
+
+  /** Start the replica (6380) and the Sentinel (26379) next to the master, and wait for both. */
+  private async startSentinel(): Promise<void> {
+    this.replica = await this.startRedis(6380, ['--replicaof', this.ctlAddress, '6379']);
+    const conf = join(this.dir, 'sentinel.conf');
+    await writeFile(
+      conf,
+      [
+        'port 26379',
+        `bind ${this.ctlAddress}`,
+        'protected-mode no',
+        `dir ${this.dir}`,
+        `sentinel monitor ${SENTINEL_MASTER} ${this.ctlAddress} 6379 1`,
+        `sentinel down-after-milliseconds ${SENTINEL_MASTER} 1000`,
+        `sentinel failover-timeout ${SENTINEL_MASTER} 5000`,
+        '',
+      ].join('\n'),
+    );
+    this.sentinel = this.proc('ctl', 'sentinel', findRedisServer(), [conf, '--sentinel']);
+    await this.sentinel.waitLine((l) => l.includes('+monitor master'), 15_000, 'the Sentinel');
+    await this.replica.waitLine(
+      (l) => l.includes('MASTER <-> REPLICA sync: Finished'),
+      15_000,
+      'replication',
+    );
+  }
+
+  /** The master's port as the Sentinel names it now; null when it names none. */
+  async sentinelMasterPort(): Promise<number | null> {
+    const r = await this.net.runner('ctl', 5000)('redis-cli', [
+      '-h',
+      this.ctlAddress,
+      '-p',
+      '26379',
+      'SENTINEL',
+      'get-master-addr-by-name',
+      SENTINEL_MASTER,
+    ]);
+    const port = Number(r.stdout.trim().split('\n')[1]);
+    return Number.isInteger(port) && port > 0 ? port : null;
   }
 
   /** Start `program` in `host`'s namespace. */
@@ -349,8 +414,7 @@ export class SwitchyardNetns {
       [
         BIN,
         'speaker',
-        '--redis-url',
-        this.redisUrl,
+        ...this.storeFlags(),
         '--node-name',
         n,
         '--announce',
@@ -448,7 +512,13 @@ export class SwitchyardNetns {
 
   /** One redis-cli command in the ctl namespace; its trimmed output. */
   async redisCli(...args: string[]): Promise<string> {
-    const r = await this.net.runner('ctl', 5000)('redis-cli', ['-h', this.ctlAddress, '-p', '6379', ...args]);
+    const r = await this.net.runner('ctl', 5000)('redis-cli', [
+      '-h',
+      this.ctlAddress,
+      '-p',
+      String(this.redisPort),
+      ...args,
+    ]);
     return r.stdout.trim();
   }
 
