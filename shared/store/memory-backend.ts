@@ -5,7 +5,13 @@
  * asynchronously like a server, and can be made unreachable or wiped to drill the failure paths.
  */
 import { randomBytes } from 'node:crypto';
-import type { LiveSpeaker, NodeState, PoolStatus, SpeakerInfo } from './store.ts';
+import {
+  type LiveSpeaker,
+  type NodeState,
+  type PoolStatus,
+  type SpeakerInfo,
+  StaleTermError,
+} from './store.ts';
 
 /** Rejection of every operation while the backend is marked unavailable. */
 export class StoreUnavailableError extends Error {
@@ -62,6 +68,10 @@ export class MemoryBackend {
   version = 0;
   /** Null while no table exists (never published, or wiped). */
   generation: string | null = null;
+  /** The controller term that wrote the current version (Redis: `P table:term`). */
+  tableTerm = 0;
+  /** The highest controller term accepted (Redis: `P controller-term`); 0 when none. */
+  controllerTerm = 0;
   readonly speakers = new Map<string, { info: SpeakerInfo; expiresAt: number }>();
   nodeStates: readonly NodeState[] | null = null;
   poolStatuses: readonly PoolStatus[] | null = null;
@@ -72,6 +82,7 @@ export class MemoryBackend {
   incarnation = newIncarnation();
   private available = true;
   private readonly links = new Set<BackendLink>();
+  private readonly reconnectListeners = new Set<() => void>();
 
   constructor(opts: MemoryBackendOptions = {}) {
     this.now = opts.now ?? (() => performance.now());
@@ -102,6 +113,23 @@ export class MemoryBackend {
     return () => this.links.delete(l);
   }
 
+  /**
+   * Be told, on a later turn, of every reconnect: the backend available again after an outage, or
+   * wiped (a Redis restarted without its data). Returns the detach function.
+   */
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
+  private reconnected(): void {
+    for (const l of this.reconnectListeners) {
+      setImmediate(() => {
+        if (this.available && this.reconnectListeners.has(l)) l();
+      });
+    }
+  }
+
   /** Deliver an announcement to every linked client, in order, on a later turn. */
   announce(text: string): void {
     for (const l of this.links) {
@@ -109,6 +137,16 @@ export class MemoryBackend {
         if (this.available && this.links.has(l)) l.announced(text);
       });
     }
+  }
+
+  /** Refuse a controller write under `term`, as the Redis scripts do first: `StaleTermError` when a higher term was accepted. */
+  checkTerm(term: number): void {
+    if (term < this.controllerTerm) throw new StaleTermError(term, this.controllerTerm);
+  }
+
+  /** Record `term` if it is higher, once the write under it passed every check (the scripts' `raiseTerm`). */
+  raiseTerm(term: number): void {
+    if (term > this.controllerTerm) this.controllerTerm = term;
   }
 
   /** Live speakers, dropping expired ones. */
@@ -171,7 +209,10 @@ export class MemoryBackend {
   setAvailable(available: boolean): void {
     const wasDown = !this.available;
     this.available = available;
-    if (available && wasDown) for (const l of this.links) setImmediate(() => l.connected());
+    if (available && wasDown) {
+      for (const l of this.links) setImmediate(() => l.connected());
+      this.reconnected();
+    }
   }
 
   /** Fault drill: forget everything, as a Redis restarted without persistence does, then reconnect clients. */
@@ -179,6 +220,8 @@ export class MemoryBackend {
     this.fields = new Map();
     this.version = 0;
     this.generation = null;
+    this.tableTerm = 0;
+    this.controllerTerm = 0;
     this.speakers.clear();
     this.nodeStates = null;
     this.poolStatuses = null;
@@ -187,6 +230,7 @@ export class MemoryBackend {
     this.guards.clear();
     this.incarnation = newIncarnation();
     for (const l of this.links) setImmediate(() => l.connected());
+    this.reconnected();
   }
 
   /** Test seam: write a listener entry as raw text, without a version bump or an announcement. */

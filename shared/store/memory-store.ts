@@ -16,6 +16,7 @@ import {
   type LiveSpeaker,
   type NodeState,
   type PoolStatus,
+  type PublishOptions,
   type PublishResult,
   type SpeakerInfo,
   type Store,
@@ -23,6 +24,7 @@ import {
   type TableHandlers,
   type TableLoad,
   type TableSubscription,
+  type WriteOptions,
 } from './store.ts';
 import { announcementText } from './table-announcement.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
@@ -49,12 +51,14 @@ export interface MemoryStoreOptions {
 function backendTableIo(b: MemoryBackend): TableReader & TableWriter {
   return {
     readHead: () =>
-      b.call(() => (b.generation === null ? null : { generation: b.generation, version: b.version })),
+      b.call(() =>
+        b.generation === null ? null : { generation: b.generation, version: b.version, term: b.tableTerm },
+      ),
     readAll: () =>
       b.call((): StoredTable | null =>
         b.generation === null
           ? null
-          : { generation: b.generation, version: b.version, fields: [...b.fields] },
+          : { generation: b.generation, version: b.version, term: b.tableTerm, fields: [...b.fields] },
       ),
     readSome: (keys) =>
       b.call((): StoredFields | null =>
@@ -63,34 +67,49 @@ function backendTableIo(b: MemoryBackend): TableReader & TableWriter {
           : {
               generation: b.generation,
               version: b.version,
+              term: b.tableTerm,
               values: keys.map((k) => b.fields.get(k) ?? null),
             },
       ),
-    writeFull: (fields, newGeneration) =>
-      b.call((): TableHead => {
+    writeFull: (fields, newGeneration, write) => {
+      // Checked before the call, as the Redis store checks it before its commit script.
+      write.signal?.throwIfAborted();
+      return b.call((): TableHead => {
+        b.checkTerm(write.term);
         if (b.generation === null) b.generation = newGeneration;
         b.fields = new Map(fields);
         b.version++;
-        b.announce(announcementText({ kind: 'full', generation: b.generation, version: b.version }));
-        return { generation: b.generation, version: b.version };
-      }),
-    writeDelta: (base, changed, removed) =>
-      b.call((): TableHead | null => {
+        if (b.generation === write.minGeneration && b.version < write.minVersion)
+          b.version = write.minVersion;
+        b.tableTerm = write.term;
+        b.raiseTerm(write.term);
+        const head = { generation: b.generation, version: b.version, term: write.term };
+        b.announce(announcementText({ kind: 'full', ...head }));
+        return head;
+      });
+    },
+    writeDelta: (base, changed, removed, write) => {
+      write.signal?.throwIfAborted();
+      return b.call((): TableHead | null => {
+        b.checkTerm(write.term);
         if (b.generation !== base.generation || b.version !== base.version) return null;
         for (const [k, v] of changed) b.fields.set(k, v);
         for (const k of removed) b.fields.delete(k);
         b.version++;
+        b.tableTerm = write.term;
+        b.raiseTerm(write.term);
+        const head = { generation: b.generation, version: b.version, term: write.term };
         b.announce(
           announcementText({
             kind: 'delta',
-            generation: b.generation,
-            version: b.version,
+            ...head,
             changed: [...changed.keys()],
             removed,
           }),
         );
-        return { generation: b.generation, version: b.version };
-      }),
+        return head;
+      });
+    },
   };
 }
 
@@ -103,6 +122,7 @@ export class MemoryStore implements Store {
   private readonly io: TableReader & TableWriter;
   private readonly publisher: TablePublisher;
   private readonly followers = new Set<TableFollower>();
+  private readonly detachers = new Set<() => void>();
 
   constructor(opts: MemoryStoreOptions = {}) {
     this.backend = opts.backend ?? new MemoryBackend();
@@ -111,8 +131,8 @@ export class MemoryStore implements Store {
     this.publisher = new TablePublisher(this.io, this.log);
   }
 
-  publishTable(table: ForwardingTable): Promise<PublishResult> {
-    return this.publisher.publish(table);
+  publishTable(table: ForwardingTable, opts: PublishOptions = {}): Promise<PublishResult> {
+    return this.publisher.publish(table, opts);
   }
 
   async loadTable(): Promise<TableLoad> {
@@ -171,10 +191,13 @@ export class MemoryStore implements Store {
 
   // NodeStateStore
 
-  publishNodeStates(states: readonly NodeState[]): Promise<void> {
+  async publishNodeStates(states: readonly NodeState[], opts: WriteOptions = {}): Promise<void> {
     const b = this.backend;
+    opts.signal?.throwIfAborted();
     return b.call(() => {
+      b.checkTerm(opts.term ?? 0);
       b.nodeStates = states.map((s) => ({ ...s }));
+      b.raiseTerm(opts.term ?? 0);
     });
   }
 
@@ -185,10 +208,13 @@ export class MemoryStore implements Store {
 
   // PoolStatusStore
 
-  publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void> {
+  async publishPoolStatuses(statuses: readonly PoolStatus[], opts: WriteOptions = {}): Promise<void> {
     const b = this.backend;
+    opts.signal?.throwIfAborted();
     return b.call(() => {
+      b.checkTerm(opts.term ?? 0);
       b.poolStatuses = statuses.map((s) => ({ ...s }));
+      b.raiseTerm(opts.term ?? 0);
     });
   }
 
@@ -272,7 +298,24 @@ export class MemoryStore implements Store {
     return this.backend.call(() => this.backend.incarnation);
   }
 
+  // ControllerFence
+
+  controllerTerm(): Promise<number> {
+    return this.backend.call(() => this.backend.controllerTerm);
+  }
+
+  onReconnect(listener: () => void): () => void {
+    const detach = this.backend.onReconnect(listener);
+    this.detachers.add(detach);
+    return () => {
+      detach();
+      this.detachers.delete(detach);
+    };
+  }
+
   async close(): Promise<void> {
+    for (const detach of this.detachers) detach();
+    this.detachers.clear();
     await Promise.all([...this.followers].map((f) => f.close()));
   }
 }

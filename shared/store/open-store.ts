@@ -10,19 +10,29 @@ import { RedisStore } from './redis-store.ts';
 /** How long the first contact with Redis may take before the binary gives up. */
 export const FIRST_CONTACT_MS = 5000;
 
+/** How a binary opens its store. */
+export interface OpenStoreOptions {
+  /** How long the first contact with Redis may take; `FIRST_CONTACT_MS` by default. */
+  readonly firstContactMs?: number;
+  /** No offline queue and no resend after a reconnect (`RedisStoreOptions.noReplay`): the controller. */
+  readonly noReplay?: boolean;
+}
+
 /** Connect to Redis as the flags say and prove it answers. */
 export async function openRedisStore(
   flags: RedisFlags,
   logger: Logger,
-  firstContactMs = FIRST_CONTACT_MS,
+  opts: OpenStoreOptions = {},
 ): Promise<RedisStore> {
+  const firstContactMs = opts.firstContactMs ?? FIRST_CONTACT_MS;
   const conn = redisConnectionFrom(flags);
   if (!conn.ok) throw new UserError(conn.problems);
-  const store = new RedisStore(conn.value, { logger });
+  const store = new RedisStore(conn.value, { logger, ...(opts.noReplay ? { noReplay: true } : {}) });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      store.listSpeakers(),
+      // Without an offline queue a command sent before the connection is ready fails at once.
+      store.whenReady().then(() => store.listSpeakers()),
       new Promise((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer within ${firstContactMs} ms`)), firstContactMs);
       }),

@@ -149,6 +149,18 @@ export function reconnectDelayMs(attempt: number): number {
 }
 
 /**
+ * The options of a connection whose writes must never be replayed: the controller's. ioredis queues
+ * commands issued while it reconnects (the offline queue) and resends those in flight when the
+ * connection dropped (`autoResendUnfulfilledCommands`); either can land a write long after its
+ * caller gave up, under whoever leads by then. Without both, a command issued while disconnected
+ * fails at once and one in flight on a dropped connection is never resent (its caller's command
+ * timeout rejects it). Speakers keep the defaults: their lease writes are fenced by tokens instead.
+ */
+export function withoutReplay(options: RedisOptions): RedisOptions {
+  return { ...options, enableOfflineQueue: false, autoResendUnfulfilledCommands: false };
+}
+
+/**
  * Validate the flags and build ioredis options. Exactly one of `--redis-url` and
  * `--redis-sentinels` selects the mode; every problem names the flag and the fix.
  */

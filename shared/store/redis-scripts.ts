@@ -1,12 +1,14 @@
 /**
  * The Lua scripts that make the Redis store's multi-key changes atomic: committing a table (full or
- * delta) together with its version bump and announcement, the VIP lease operations
+ * delta) together with its version bump and announcement, fenced by the controller's term (as are
+ * the node-state and pool-status writes), the VIP lease operations
  * (acquire if free, compare-and-extend, compare-and-delete) with their persistent epoch and guard
  * copy, and reading the store's incarnation.
  * docs/store.md describes the keys they touch.
  */
 
 import type { Redis } from 'ioredis';
+import { StaleTermError } from './store.ts';
 
 /** A script and how many of its arguments are keys. */
 export interface RedisScript {
@@ -14,16 +16,48 @@ export interface RedisScript {
   readonly lua: string;
 }
 
+/** The first words of the error reply of a write refused for its term; then the term and the store's. */
+export const STALE_TERM_REPLY = 'SWITCHYARD stale-term';
+
+/**
+ * Shared head of the controller's write scripts: `refuseStale` answers the stale-term error reply
+ * when the caller's term is below the highest one the store accepted (nil otherwise), and is checked
+ * before anything is written; `raiseTerm` records a higher term, after every other check passed.
+ */
+const TERM_PRELUDE = `
+local function refuseStale(key, term)
+  local stored = tonumber(redis.call('GET', key)) or 0
+  if term < stored then
+    return redis.error_reply('${STALE_TERM_REPLY} ' .. term .. ' ' .. stored)
+  end
+  return nil
+end
+local function raiseTerm(key, term)
+  if term > (tonumber(redis.call('GET', key)) or 0) then
+    redis.call('SET', key, term)
+  end
+end
+`;
+
 /**
  * Commit a full table: the staging hash becomes the table, the version is bumped and a full
- * announcement published. A missing version key means the store has no history (new or wiped), so a
- * new generation starts.
- * KEYS: staging, table, version, generation. ARGV: expected listener count, new generation, channel.
- * Returns {generation, version}.
+ * announcement published, all only if the writer's term is not below the store's. A missing version
+ * key means the store has no history (new or wiped), so a new generation starts. Within the
+ * generation the writer last wrote, the version is kept at or above `min version`, so a store that
+ * went back in time (a failover to a lagging replica, an old snapshot) does not hand out versions a
+ * speaker already holds.
+ * KEYS: staging, table, version, generation, table term, controller term.
+ * ARGV: expected listener count, new generation, channel, term, min version, generation of min version.
+ * Returns {generation, version}, or the stale-term error.
  */
 export const COMMIT_FULL_TABLE: RedisScript = {
-  numberOfKeys: 4,
-  lua: `
+  numberOfKeys: 6,
+  lua: `${TERM_PRELUDE}
+local term = tonumber(ARGV[4]) or 0
+local refused = refuseStale(KEYS[6], term)
+if refused then
+  return refused
+end
 local n = redis.call('HLEN', KEYS[1])
 if n ~= tonumber(ARGV[1]) then
   return redis.error_reply('SWITCHYARD staging table has ' .. n .. ' listeners, expected ' .. ARGV[1])
@@ -40,24 +74,38 @@ else
   redis.call('PERSIST', KEYS[2])
 end
 local v = redis.call('INCR', KEYS[3])
-redis.call('PUBLISH', ARGV[3], '{"generation":"' .. gen .. '","version":' .. v .. ',"full":true}')
+local floor = tonumber(ARGV[5]) or 0
+if gen == ARGV[6] and v < floor then
+  v = floor
+  redis.call('SET', KEYS[3], v)
+end
+redis.call('SET', KEYS[5], term)
+raiseTerm(KEYS[6], term)
+redis.call('PUBLISH', ARGV[3], '{"generation":"' .. gen .. '","version":' .. v .. ',"term":' .. term .. ',"full":true}')
 return {gen, v}
 `,
 };
 
 /**
- * Apply a delta only if the table is still at the expected generation and version.
- * KEYS: table, version, generation. ARGV: expected generation, expected version, channel,
- * announcement, number of changed fields, then field/value pairs, then removed fields.
- * Returns 1 when applied, 0 when the base moved.
+ * Apply a delta only if the writer's term is not below the store's and the table is still at the
+ * expected generation and version.
+ * KEYS: table, version, generation, table term, controller term. ARGV: expected generation, expected
+ * version, channel, announcement, number of changed fields, term, then field/value pairs, then
+ * removed fields.
+ * Returns 1 when applied, 0 when the base moved, or the stale-term error.
  */
 export const COMMIT_DELTA_TABLE: RedisScript = {
-  numberOfKeys: 3,
-  lua: `
+  numberOfKeys: 5,
+  lua: `${TERM_PRELUDE}
+local term = tonumber(ARGV[6]) or 0
+local refused = refuseStale(KEYS[5], term)
+if refused then
+  return refused
+end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return 0
 end
-local i = 6
+local i = 7
 for _ = 1, tonumber(ARGV[5]) do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
@@ -67,7 +115,28 @@ while i <= #ARGV do
   i = i + 1
 end
 redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[4], term)
+raiseTerm(KEYS[5], term)
 redis.call('PUBLISH', ARGV[3], ARGV[4])
+return 1
+`,
+};
+
+/**
+ * Replace one value the controller owns (node states, pool statuses) only if the writer's term is
+ * not below the store's. KEYS: target, controller term. ARGV: value, term.
+ * Returns 1, or the stale-term error.
+ */
+export const WRITE_FENCED: RedisScript = {
+  numberOfKeys: 2,
+  lua: `${TERM_PRELUDE}
+local term = tonumber(ARGV[2]) or 0
+local refused = refuseStale(KEYS[2], term)
+if refused then
+  return refused
+end
+redis.call('SET', KEYS[1], ARGV[1])
+raiseTerm(KEYS[2], term)
 return 1
 `,
 };
@@ -205,6 +274,7 @@ return {runId or '', marker}
 const SCRIPTS = {
   syCommitFullTable: COMMIT_FULL_TABLE,
   syCommitDeltaTable: COMMIT_DELTA_TABLE,
+  syWriteFenced: WRITE_FENCED,
   syAcquireLease: ACQUIRE_LEASE,
   syRenewLease: RENEW_LEASE,
   syReleaseLease: RELEASE_LEASE,
@@ -217,10 +287,24 @@ export type ScriptName = keyof typeof SCRIPTS;
 /** Runs a registered script: keys first, then arguments, as the script's comment lists them. */
 export type ScriptRunner = (name: ScriptName, args: readonly (string | number)[]) => Promise<unknown>;
 
-/** Register every script on `client` (EVALSHA, falling back to EVAL once) and return their runner. */
+/** The `StaleTermError` an error reply stands for, or the error itself when it is another one. */
+export function refusalOf(err: unknown): unknown {
+  const message = err instanceof Error ? err.message : '';
+  if (!message.startsWith(`${STALE_TERM_REPLY} `)) return err;
+  const [term, stored] = message.slice(STALE_TERM_REPLY.length + 1).split(' ');
+  return new StaleTermError(Number(term), Number(stored));
+}
+
+/**
+ * Register every script on `client` (EVALSHA, falling back to EVAL once) and return their runner,
+ * which rejects with a `StaleTermError` when a script refused the caller's term.
+ */
 export function defineScripts(client: Redis): ScriptRunner {
   for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
   // defineCommand adds methods ioredis cannot type; the names are the keys of SCRIPTS.
   const methods = client as unknown as Record<ScriptName, (...a: (string | number)[]) => Promise<unknown>>;
-  return (name, args) => methods[name].apply(client, [...args]);
+  return (name, args) =>
+    methods[name].apply(client, [...args]).catch((err: unknown) => {
+      throw refusalOf(err);
+    });
 }

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type Logger, silentLogger } from '../log.ts';
 import type { ForwardingTable } from '../model.ts';
-import { type RedisConnection, redactUrl } from './redis-options.ts';
+import { type RedisConnection, redactUrl, withoutReplay } from './redis-options.ts';
 import { defineScripts, type ScriptRunner } from './redis-scripts.ts';
 import { redisTableIo } from './redis-table-io.ts';
 import { execResults } from './redis-transaction.ts';
@@ -21,6 +21,7 @@ import {
   type LiveSpeaker,
   type NodeState,
   type PoolStatus,
+  type PublishOptions,
   type PublishResult,
   type SpeakerInfo,
   type Store,
@@ -28,6 +29,7 @@ import {
   type TableHandlers,
   type TableLoad,
   type TableSubscription,
+  type WriteOptions,
 } from './store.ts';
 import { type StoreKeys, storeKeys } from './store-keys.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
@@ -40,6 +42,12 @@ const QUIT_GRACE_MS = 1000;
 /** Options of a Redis store. */
 export interface RedisStoreOptions {
   readonly logger?: Logger;
+  /**
+   * The command connection neither queues commands while disconnected nor resends those in flight
+   * after a reconnect (`withoutReplay`): a write lands while its caller waits, or fails. The
+   * controller's store; speakers leave it off.
+   */
+  readonly noReplay?: boolean;
 }
 
 function isSpeakerHash(h: Record<string, string>): boolean {
@@ -84,17 +92,29 @@ export class RedisStore implements Store {
   private connectedBefore = false;
   private unreachable = false;
   private closed = false;
+  private readonly reconnectListeners = new Set<() => void>();
+  private readonly firstReady: Promise<void>;
 
   constructor(conn: RedisConnection, opts: RedisStoreOptions = {}) {
     this.target = conn.target;
     this.keys = storeKeys(conn.keyPrefix);
     this.log = (opts.logger ?? silentLogger()).child({ store: conn.target });
-    this.cmd = new Redis({ ...conn.options, lazyConnect: false });
+    const options = opts.noReplay ? withoutReplay(conn.options) : conn.options;
+    this.cmd = new Redis({ ...options, lazyConnect: false });
     this.runScript = defineScripts(this.cmd);
+    this.firstReady = new Promise((resolve) => this.cmd.once('ready', () => resolve()));
     this.cmd.on('ready', () => this.onReady());
     this.cmd.on('error', (err: Error) => this.onError(err));
     this.io = redisTableIo(this.cmd, this.keys, this.runScript);
     this.publisher = new TablePublisher(this.io, this.log);
+  }
+
+  /**
+   * Resolves once the command connection was ready for the first time. Without replay (`noReplay`)
+   * a command sent before that fails at once instead of waiting for the connection.
+   */
+  whenReady(): Promise<void> {
+    return this.firstReady;
   }
 
   private onReady(): void {
@@ -105,9 +125,15 @@ export class RedisStore implements Store {
       return;
     }
     this.log.info({ event: 'store-reconnected' }, 'reconnected to Redis');
-    this.publisher.republishIfLost().catch((err: unknown) => {
-      this.log.warn({ event: 'table-republish-failed', err }, 'could not check whether Redis lost the table');
-    });
+    // Nothing is republished here: a client that is not the leader must never write, and the
+    // leader's loop, told below, writes everything again under its term.
+    for (const l of this.reconnectListeners) {
+      try {
+        l();
+      } catch (err) {
+        this.log.error({ event: 'store-reconnect-handler-failed', err }, 'a reconnect handler threw');
+      }
+    }
   }
 
   private onError(err: Error): void {
@@ -120,8 +146,8 @@ export class RedisStore implements Store {
     );
   }
 
-  publishTable(table: ForwardingTable): Promise<PublishResult> {
-    return this.publisher.publish(table);
+  publishTable(table: ForwardingTable, opts: PublishOptions = {}): Promise<PublishResult> {
+    return this.publisher.publish(table, opts);
   }
 
   async loadTable(): Promise<TableLoad> {
@@ -238,13 +264,19 @@ export class RedisStore implements Store {
 
   // ---- node states
 
-  async publishNodeStates(states: readonly NodeState[]): Promise<void> {
+  async publishNodeStates(states: readonly NodeState[], opts: WriteOptions = {}): Promise<void> {
     const doc = states.map((s) => ({
       node: s.node,
       ready: s.ready,
       excludeFromExternalLB: s.excludeFromExternalLB,
     }));
-    await this.cmd.set(this.keys.nodeStates, JSON.stringify(doc));
+    await this.writeFenced(this.keys.nodeStates, JSON.stringify(doc), opts);
+  }
+
+  /** SET `key` only if the writer's term is not below the store's (`StaleTermError` otherwise). */
+  private async writeFenced(key: string, value: string, opts: WriteOptions): Promise<void> {
+    opts.signal?.throwIfAborted();
+    await this.runScript('syWriteFenced', [key, this.keys.controllerTerm, value, opts.term ?? 0]);
   }
 
   async nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
@@ -284,7 +316,7 @@ export class RedisStore implements Store {
 
   // ---- pool statuses
 
-  async publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void> {
+  async publishPoolStatuses(statuses: readonly PoolStatus[], opts: WriteOptions = {}): Promise<void> {
     const doc = statuses.map((s) => ({
       name: s.name,
       assignedIPv4: s.assignedIPv4,
@@ -292,7 +324,7 @@ export class RedisStore implements Store {
       assignedIPv6: s.assignedIPv6,
       availableIPv6: s.availableIPv6,
     }));
-    await this.cmd.set(this.keys.pools, JSON.stringify(doc));
+    await this.writeFenced(this.keys.pools, JSON.stringify(doc), opts);
   }
 
   poolStatuses(): Promise<readonly PoolStatus[] | null> {
@@ -383,9 +415,22 @@ export class RedisStore implements Store {
     return `${runId}/${stored}`;
   }
 
+  // ---- controller fence
+
+  async controllerTerm(): Promise<number> {
+    const t = Number(await this.cmd.get(this.keys.controllerTerm));
+    return Number.isSafeInteger(t) && t > 0 ? t : 0;
+  }
+
+  onReconnect(listener: () => void): () => void {
+    this.reconnectListeners.add(listener);
+    return () => this.reconnectListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.reconnectListeners.clear();
     await Promise.all([...this.followers].map((f) => f.close()));
     const clients = this.sub ? [this.cmd, this.sub] : [this.cmd];
     await Promise.all(

@@ -13,6 +13,8 @@ export interface StoreKeys {
   readonly tableVersion: string;
   /** String: random id of the table's history, set when the version key is created. */
   readonly tableGeneration: string;
+  /** String: the controller term that wrote the table's current version. */
+  readonly tableTerm: string;
   /** Pub/sub channel of table announcements. */
   readonly tableChannel: string;
   /** Hash with a short TTL that a full publish fills before renaming it onto `table`. */
@@ -34,6 +36,11 @@ export interface StoreKeys {
    * Redis' clock), so a lease key lost under a live holder still refuses others until then.
    */
   leaseGuard(vip: string): string;
+  /**
+   * String, no TTL: the highest controller term the store has accepted; every controller write
+   * checks it and refuses a lower term.
+   */
+  readonly controllerTerm: string;
   /** String, no TTL: random marker created when missing; with the server's run_id, the store's incarnation. */
   readonly incarnation: string;
 }
@@ -50,6 +57,7 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     table: `${prefix}table`,
     tableVersion: `${prefix}table:version`,
     tableGeneration: `${prefix}table:generation`,
+    tableTerm: `${prefix}table:term`,
     tableChannel: `${prefix}table:announce`,
     tableStaging: (token) => `${prefix}table:staging:${token}`,
     speakers: `${prefix}speakers`,
@@ -61,6 +69,7 @@ export function storeKeys(prefix: string = DEFAULT_KEY_PREFIX): StoreKeys {
     lease: (vip) => `${prefix}lease:{${vip}}`,
     leaseEpoch: (vip) => `${prefix}lease-epoch:{${vip}}`,
     leaseGuard: (vip) => `${prefix}lease-guard:{${vip}}`,
+    controllerTerm: `${prefix}controller-term`,
     incarnation: `${prefix}incarnation`,
   };
 }

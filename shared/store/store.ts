@@ -13,6 +13,48 @@ export const DEFAULT_KEY_PREFIX = 'switchyard:';
 /** Default `SubscribeOptions.resyncIntervalMs`. */
 export const DEFAULT_RESYNC_INTERVAL_MS = 10_000;
 
+/**
+ * How a controller write is fenced. The store keeps the highest controller term it has accepted
+ * (`P controller-term`) and refuses, atomically with the write, any write that carries a lower one;
+ * a higher one raises it. Writers that are not controllers (tests, tools) leave `term` out, which is
+ * term 0, the lowest: it never overrides a controller that wrote with a term.
+ */
+export interface WriteOptions {
+  /** The writer's term; default 0. */
+  readonly term?: number;
+  /** Aborted when the writer's term has ended: a write not yet committed is abandoned (it throws). */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of a table publish. */
+export interface PublishOptions extends WriteOptions {
+  /** Write the whole table even where a delta would do (a new term, a reconnect). */
+  readonly full?: boolean;
+}
+
+/**
+ * A write refused because the store has accepted a higher controller term: the writer is no longer
+ * the leader (or never was). Nothing of the write was applied.
+ */
+export class StaleTermError extends Error {
+  readonly code = 'store.stale-term';
+  /** The term the refused write carried. */
+  readonly term: number;
+  /** The highest term the store had accepted. */
+  readonly storeTerm: number;
+  constructor(term: number, storeTerm: number) {
+    super(`the store refused a write with controller term ${term}: it has accepted term ${storeTerm}`);
+    this.name = 'StaleTermError';
+    this.term = term;
+    this.storeTerm = storeTerm;
+  }
+}
+
+/** Whether `err` is a write the store refused for its term (a `StaleTermError`, from any store). */
+export function isStaleTerm(err: unknown): err is StaleTermError {
+  return err instanceof StaleTermError;
+}
+
 /** What a publish did. */
 export interface PublishResult {
   /** The version the store gave this table (the input table's `version` is not used). */
@@ -54,6 +96,11 @@ export interface SubscriptionStats {
   readonly deltaLoads: number;
   /** Tables refused because they did not validate. */
   readonly refusals: number;
+  /**
+   * Whole reads that found a table older than the one held (a lower version of the same generation,
+   * written under no newer term) and kept the held one.
+   */
+  readonly olderRefused: number;
 }
 
 /** Options of `subscribeTable`. */
@@ -80,7 +127,7 @@ export interface TableStore {
    * Write `table` as the next version and announce it. Listeners are serialised in slices that
    * yield to the event loop, so a large table does not stall the caller's process.
    */
-  publishTable(table: ForwardingTable): Promise<PublishResult>;
+  publishTable(table: ForwardingTable, opts?: PublishOptions): Promise<PublishResult>;
   /** Read and validate the whole table once. */
   loadTable(): Promise<TableLoad>;
   /** Load the table now, follow announcements, and reload it whole after a reconnect or a gap. */
@@ -131,7 +178,7 @@ export interface NodeState {
 /** Node readiness published by the controller, because speakers have no Kubernetes credentials. */
 export interface NodeStateStore {
   /** Replace the whole set of node states at once. */
-  publishNodeStates(states: readonly NodeState[]): Promise<void>;
+  publishNodeStates(states: readonly NodeState[], opts?: WriteOptions): Promise<void>;
   /** The published node states by name, or null when the controller never published any. */
   nodeStates(): Promise<ReadonlyMap<string, NodeState> | null>;
 }
@@ -148,7 +195,7 @@ export interface PoolStatus {
 /** Pool statuses published by the controller, so `switchyard status` can show them without Kubernetes. */
 export interface PoolStatusStore {
   /** Replace the whole set of pool statuses at once. */
-  publishPoolStatuses(statuses: readonly PoolStatus[]): Promise<void>;
+  publishPoolStatuses(statuses: readonly PoolStatus[], opts?: WriteOptions): Promise<void>;
   /** The published pool statuses, or null when none were published (or the key is unreadable). */
   poolStatuses(): Promise<readonly PoolStatus[] | null>;
 }
@@ -222,6 +269,20 @@ export interface StoreContinuity {
   incarnation(): Promise<string>;
 }
 
+/**
+ * What fences the controller's writes: the highest term accepted, and a signal after every reconnect
+ * (a leader then writes everything again, since the server may have lost or rolled back writes).
+ */
+export interface ControllerFence {
+  /** The highest controller term the store has accepted; 0 when none (new or wiped store). */
+  controllerTerm(): Promise<number>;
+  /**
+   * Call `listener` after every reconnect of this client's command connection (not on the first
+   * connect). Returns the unsubscribe.
+   */
+  onReconnect(listener: () => void): () => void;
+}
+
 /** The whole store. */
 export interface Store
   extends TableStore,
@@ -229,7 +290,8 @@ export interface Store
     NodeStateStore,
     PoolStatusStore,
     LeaseStore,
-    StoreContinuity {
+    StoreContinuity,
+    ControllerFence {
   /** `redis` or `memory`, for logs and status. */
   readonly kind: 'redis' | 'memory';
   /** Where it points, safe to log (passwords redacted). */

@@ -12,10 +12,32 @@ import type { SubscriptionStats, TableHandlers, TableSubscription } from './stor
 import { type Announcement, parseAnnouncement } from './table-announcement.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
 
-/** Which table the store holds: its generation and version. */
+/** Which table the store holds: its generation, version and the controller term that wrote it. */
 export interface TableHead {
   readonly generation: string;
   readonly version: number;
+  /** Absent (read as 0) for a table written without a term. */
+  readonly term?: number;
+}
+
+function termOf(h: TableHead): number {
+  return h.term ?? 0;
+}
+
+function sameHead(a: TableHead, b: TableHead): boolean {
+  return a.generation === b.generation && a.version === b.version && termOf(a) === termOf(b);
+}
+
+/**
+ * Whether a follower holding `held` may take `next`. Another generation is always taken (the store
+ * lost its history). Within a generation a higher version is taken, and so is any version written
+ * under a newer term; a lower or equal version from the same or an older term is not: it can only
+ * be the store gone back in time (a failover to a lagging replica) or a late read, and the table
+ * held is newer.
+ */
+export function supersedes(next: TableHead, held: TableHead): boolean {
+  if (next.generation !== held.generation) return true;
+  return next.version > held.version || termOf(next) > termOf(held);
 }
 
 /** The whole stored table, read in one consistent step. */
@@ -63,6 +85,8 @@ export class TableFollower implements TableSubscription {
   private readonly log: Logger;
   private good: { head: TableHead; listeners: Map<string, Listener> } | null = null;
   private refused: TableHead | null = null;
+  /** The last head refused for being older than the held one, logged once. */
+  private older: TableHead | null = null;
   private needFull = false;
   private readonly queue: Announcement[] = [];
   private running = false;
@@ -71,7 +95,7 @@ export class TableFollower implements TableSubscription {
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly resyncTimer: NodeJS.Timeout | null = null;
   private idle: Promise<void> = Promise.resolve();
-  private readonly counters = { fullLoads: 0, deltaLoads: 0, refusals: 0 };
+  private readonly counters = { fullLoads: 0, deltaLoads: 0, refusals: 0, olderRefused: 0 };
 
   constructor(reader: TableReader, handlers: TableHandlers, opts: FollowerOptions) {
     this.reader = reader;
@@ -175,7 +199,7 @@ export class TableFollower implements TableSubscription {
 
   private isNew(a: Announcement): boolean {
     const seen = this.seen();
-    return !seen || seen.generation !== a.generation || a.version > seen.version;
+    return !seen || supersedes(a, seen);
   }
 
   private mustReload(a: Announcement): boolean {
@@ -194,9 +218,10 @@ export class TableFollower implements TableSubscription {
       this.log.info({ event: 'table-absent' }, 'the store holds no table; keeping the last good table');
       return;
     }
-    const head = { generation: stored.generation, version: stored.version };
+    const head = { generation: stored.generation, version: stored.version, term: termOf(stored) };
     const g = this.good?.head;
-    if (g && g.generation === head.generation && g.version === head.version) return;
+    if (g && sameHead(g, head)) return;
+    if (g && !supersedes(head, g)) return this.refuseOlder(head, g);
     const decoded = await decodeListeners(stored.fields, this.opts.source);
     if (this.closed) return;
     if (!decoded.ok) return this.refuse(head, decoded.problems);
@@ -223,7 +248,7 @@ export class TableFollower implements TableSubscription {
     const decoded = await decodeListeners(entries, this.opts.source);
     if (this.closed) return;
     this.counters.deltaLoads++;
-    const head = { generation: a.generation, version: a.version };
+    const head = { generation: a.generation, version: a.version, term: termOf(some) };
     if (!decoded.ok) return this.refuse(head, decoded.problems);
     const next = new Map(this.good!.listeners);
     for (const key of a.removed) next.delete(key);
@@ -231,8 +256,27 @@ export class TableFollower implements TableSubscription {
     this.accept(head, next, 'delta');
   }
 
+  /** The store offers a table older than the one held: keep the held one (docs/store.md). */
+  private refuseOlder(head: TableHead, held: TableHead): void {
+    this.counters.olderRefused++;
+    if (this.older && sameHead(this.older, head)) return;
+    this.older = head;
+    this.log.warn(
+      {
+        event: 'table-older-refused',
+        version: head.version,
+        term: termOf(head),
+        generation: head.generation,
+        heldVersion: held.version,
+        heldTerm: termOf(held),
+      },
+      'the store holds an older version of the table than this speaker, written under no newer term; keeping the table held',
+    );
+  }
+
   private accept(head: TableHead, listeners: Map<string, Listener>, how: 'full' | 'delta'): void {
     this.good = { head, listeners };
+    this.older = null;
     if (
       this.refused &&
       (this.refused.generation !== head.generation || this.refused.version <= head.version)
@@ -243,6 +287,7 @@ export class TableFollower implements TableSubscription {
       {
         event: 'table-applied',
         version: head.version,
+        term: termOf(head),
         generation: head.generation,
         listeners: listeners.size,
         how,
@@ -283,7 +328,9 @@ export class TableFollower implements TableSubscription {
       (head) => {
         const seen = this.seen();
         if (head === null || this.closed) return;
-        if (!seen || seen.generation !== head.generation || seen.version !== head.version) {
+        // An older head already refused is not read again every interval.
+        if (this.older && sameHead(this.older, head)) return;
+        if (!seen || !sameHead(seen, head)) {
           this.log.info({ event: 'table-resync', version: head.version }, 'the store moved on unannounced');
           this.connected();
         }

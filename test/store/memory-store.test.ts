@@ -5,6 +5,7 @@ import { MemoryStore } from '../../shared/store/memory-store.ts';
 import type { Store } from '../../shared/store/store.ts';
 import { continuityContract } from './continuity-contract.ts';
 import { type StoreFixture, type StoreNamespace, storeContract } from './store-contract.ts';
+import { termContract } from './term-contract.ts';
 
 const fixture: StoreFixture = {
   name: 'memory',
@@ -24,7 +25,11 @@ const fixture: StoreFixture = {
       leaseKeyExists: async (vip) => backend.liveLease(vip) !== undefined,
       bumpVersion: async (by) => backend.bumpVersion(by),
       announceRaw: async (text) => backend.announceRaw(text),
-      head: async () => ({ generation: backend.generation ?? '', version: backend.version }),
+      head: async () => ({
+        generation: backend.generation ?? '',
+        version: backend.version,
+        term: backend.tableTerm,
+      }),
       closeAll: async () => {
         await Promise.all(clients.map((c) => c.close()));
       },
@@ -34,6 +39,7 @@ const fixture: StoreFixture = {
 
 storeContract(fixture);
 continuityContract(fixture);
+termContract(fixture);
 
 describe('memory store incarnation', { timeout: 10_000 }, () => {
   it('draws a new incarnation when the backend is wiped, as a Redis restart without persistence does', async () => {

@@ -6,6 +6,7 @@ import { storeKeys } from '../../shared/store/store-keys.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { continuityContract } from './continuity-contract.ts';
 import { type StoreFixture, type StoreNamespace, storeContract } from './store-contract.ts';
+import { termContract } from './term-contract.ts';
 
 let redis: TestRedis | undefined;
 let raw: Redis | undefined;
@@ -58,6 +59,7 @@ const fixture: StoreFixture = {
       head: async () => ({
         generation: (await raw!.get(keys.tableGeneration)) ?? '',
         version: Number(await raw!.get(keys.tableVersion)),
+        term: Number((await raw!.get(keys.tableTerm)) ?? 0),
       }),
       closeAll: async () => {
         await Promise.all(clients.map((c) => c.close()));
@@ -68,3 +70,4 @@ const fixture: StoreFixture = {
 
 storeContract(fixture);
 continuityContract(fixture);
+termContract(fixture);

@@ -27,8 +27,8 @@ export interface StoreNamespace {
   deleteLeaseKey(vip: string): Promise<void>;
   /** Whether the lease key of `vip` exists (its guard aside). */
   leaseKeyExists(vip: string): Promise<boolean>;
-  /** The table's current generation and version. */
-  head(): Promise<{ generation: string; version: number }>;
+  /** The table's current generation, version and the controller term that wrote it. */
+  head(): Promise<{ generation: string; version: number; term: number }>;
   closeAll(): Promise<void>;
 }
 
