@@ -8,6 +8,11 @@
  * - the leader renews every retry period, and steps down when no renewal has succeeded within the
  *   renew deadline. Because renew deadline < lease duration, the old leader has stopped before any
  *   candidate can consider the Lease expired: never two leaders at once.
+ * Both measurements use a monotonic clock, so a step of the wall clock (NTP, a VM resumed) can
+ * neither expire a live Lease early nor keep a dead one; only `acquireTime`/`renewTime`, which people
+ * read, are wall-clock times. Every leadership increments `leaseTransitions` (also when a replica
+ * takes back a Lease still naming it), which makes it the leader's term: a number no earlier leader
+ * held.
  * The Lease itself is behind `LeaseStore`, so this logic is plain code; `kube-lease.ts` is the
  * Kubernetes implementation.
  */
@@ -101,16 +106,28 @@ export interface LeaderElectorOptions extends Partial<LeaderElectionTiming> {
   readonly identity: string;
   readonly store: LeaseStore;
   readonly logger: Logger;
-  /** Now leader; `signal` aborts when leadership ends. Must not block. */
-  readonly onStartedLeading: (signal: AbortSignal) => void;
+  /**
+   * Now leader; `signal` aborts when leadership ends; `term` is the Lease's `leaseTransitions` as
+   * this replica wrote it on acquiring, higher than any earlier leader's. Must not block.
+   */
+  readonly onStartedLeading: (signal: AbortSignal, term: number) => void;
   /** No longer leader (lost, deadline passed, or stopped). */
   readonly onStoppedLeading: () => void;
   /** The observed holder changed (empty string: released). */
   readonly onNewLeader?: (identity: string) => void;
   /** On stop, hand the Lease back so a successor need not wait for it to expire. */
   readonly releaseOnStop?: boolean;
-  /** Clock in milliseconds; tests may replace it. */
+  /**
+   * The lowest `leaseTransitions` a new leadership may take, asked before each acquisition, e.g. one
+   * above the highest term the controller's store accepted: a Lease deleted and created again starts
+   * counting from 0, and its new leader must still write under a term the store takes. A rejection
+   * fails that attempt (it is tried again next retry period).
+   */
+  readonly minTerm?: () => Promise<number>;
+  /** Monotonic clock in ms for every duration and deadline; `performance.now` by default. */
   readonly now?: () => number;
+  /** Wall clock in ms for the Lease's `acquireTime` and `renewTime`; `Date.now` by default. */
+  readonly wallClock?: () => number;
 }
 
 function recordKey(r: LeaseRecord): string {
@@ -129,6 +146,7 @@ export class LeaderElector {
   readonly #timing: LeaderElectionTiming;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #wall: () => number;
   #running = false;
   #loop: Promise<void> = Promise.resolve();
   #wake: (() => void) | null = null;
@@ -154,7 +172,8 @@ export class LeaderElector {
       lease: opts.store.description,
       identity: opts.identity,
     });
-    this.#now = opts.now ?? Date.now;
+    this.#now = opts.now ?? (() => performance.now());
+    this.#wall = opts.wallClock ?? Date.now;
   }
 
   /** True between onStartedLeading and onStoppedLeading. */
@@ -178,6 +197,14 @@ export class LeaderElector {
     });
   }
 
+  /**
+   * Stop leading now and keep campaigning: the next acquisition, even of a Lease still naming this
+   * replica, starts a new term. For a leader whose writes the store refused for their term.
+   */
+  abdicate(reason: string): void {
+    this.#stepDown(reason);
+  }
+
   /** Stop campaigning; a leader steps down first, then (with releaseOnStop) releases the Lease. */
   async stop(): Promise<void> {
     if (!this.#running) return;
@@ -192,10 +219,16 @@ export class LeaderElector {
   async #run(): Promise<void> {
     while (this.#running) {
       const attemptAt = this.#now();
-      const acquired = await this.#tryAcquireOrRenew();
+      const held = await this.#tryAcquireOrRenew();
       if (!this.#running) return;
-      // A success that took longer than the deadline is too late to count, as in client-go.
-      if (acquired && this.#now() - attemptAt < this.#timing.renewDeadlineMs) {
+      // A success that took longer than the deadline is too late to count, as in client-go. A
+      // renewal that lands after this replica stepped down meanwhile is no new term: leading starts
+      // again only from an acquisition, on the next round.
+      if (
+        held &&
+        this.#now() - attemptAt < this.#timing.renewDeadlineMs &&
+        (this.isLeader || held === 'acquired')
+      ) {
         this.#armDeadline(attemptAt);
         if (!this.isLeader) this.#startLeading();
       } else if (this.isLeader && this.#observedHolder !== this.#opts.identity) {
@@ -227,9 +260,10 @@ export class LeaderElector {
   #startLeading(): void {
     const ctl = new AbortController();
     this.#leading = ctl;
-    this.#log.info({ event: 'leader.started' }, 'became leader');
+    const term = this.#record?.leaseTransitions ?? 0;
+    this.#log.info({ event: 'leader.started', term }, 'became leader');
     try {
-      this.#opts.onStartedLeading(ctl.signal);
+      this.#opts.onStartedLeading(ctl.signal, term);
     } catch (err) {
       this.#log.error({ event: 'leader.callback-failed', err }, 'onStartedLeading threw');
     }
@@ -269,8 +303,8 @@ export class LeaderElector {
     }
   }
 
-  /** One round of client-go's tryAcquireOrRenew: true when we hold the Lease afterwards. */
-  async #tryAcquireOrRenew(): Promise<boolean> {
+  /** One round of client-go's tryAcquireOrRenew: how we hold the Lease afterwards, or false. */
+  async #tryAcquireOrRenew(): Promise<'acquired' | 'renewed' | false> {
     const me = this.#opts.identity;
     const seconds = Math.max(1, Math.ceil(this.#timing.leaseDurationMs / 1000));
     const read = await this.#opts.store.read();
@@ -280,14 +314,17 @@ export class LeaderElector {
       return false;
     }
     if (!read.lease) {
+      const term = await this.#minTerm(0);
+      if (term === null) return false;
+      const wall = new Date(this.#wall());
       const record: LeaseRecord = {
         holderIdentity: me,
         leaseDurationSeconds: seconds,
-        acquireTime: new Date(now),
-        renewTime: new Date(now),
-        leaseTransitions: 0,
+        acquireTime: wall,
+        renewTime: wall,
+        leaseTransitions: term,
       };
-      return this.#write(record, null, now);
+      return (await this.#write(record, null, now)) && 'acquired';
     }
     const { record: old, version } = read.lease;
     this.#observe(old, version, now);
@@ -295,14 +332,34 @@ export class LeaderElector {
     const validMs =
       old.leaseDurationSeconds > 0 ? old.leaseDurationSeconds * 1000 : this.#timing.leaseDurationMs;
     if (old.holderIdentity !== '' && !mine && this.#observedAt + validMs > now) return false;
+    const wall = new Date(this.#wall());
+    // Only a leader renews; anything else (a takeover, or taking back a Lease still naming this
+    // replica after stepping down) is a new term, which no earlier leadership held.
+    const renewing = mine && this.isLeader;
+    const term = renewing ? old.leaseTransitions : await this.#minTerm(old.leaseTransitions + 1);
+    if (term === null) return false;
     const record: LeaseRecord = {
       holderIdentity: me,
       leaseDurationSeconds: seconds,
-      acquireTime: mine ? old.acquireTime : new Date(now),
-      renewTime: new Date(now),
-      leaseTransitions: mine ? old.leaseTransitions : old.leaseTransitions + 1,
+      acquireTime: renewing ? old.acquireTime : wall,
+      renewTime: wall,
+      leaseTransitions: term,
     };
-    return this.#write(record, version, now);
+    return (await this.#write(record, version, now)) && (renewing ? 'renewed' : 'acquired');
+  }
+
+  /** The term a new leadership takes: at least `next`, and at least `minTerm()`; null when that failed. */
+  async #minTerm(next: number): Promise<number | null> {
+    if (!this.#opts.minTerm) return next;
+    try {
+      return Math.max(next, await this.#opts.minTerm());
+    } catch (err) {
+      this.#log.warn(
+        { event: 'leader.term-unknown', err },
+        'could not learn the lowest term a new leadership may take; not acquiring this round',
+      );
+      return null;
+    }
   }
 
   async #write(record: LeaseRecord, version: string | null, now: number): Promise<boolean> {
@@ -320,7 +377,7 @@ export class LeaderElector {
   }
 
   async #release(held: LeaseRecord): Promise<void> {
-    const now = new Date(this.#now());
+    const now = new Date(this.#wall());
     const w = await this.#opts.store.update(
       {
         holderIdentity: '',

@@ -282,6 +282,128 @@ describe('leader election logic', () => {
       await b.stop();
     }
   });
+
+  it('measures the lease on the monotonic clock: a wall-clock step neither expires a live lease nor keeps a dead one', async (t) => {
+    // Date is stepped by the test; setTimeout and performance.now run on.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.parse('2025-06-01T12:00:00Z') });
+    const store = new MemoryLeaseStore();
+    const at = new Date();
+    await store.create({
+      holderIdentity: 'other',
+      leaseDurationSeconds: 3,
+      acquireTime: at,
+      renewTime: at,
+      leaseTransitions: 4,
+    });
+    const leading = new Recorder<number>();
+    const seen = new Recorder<string>();
+    const b = new LeaderElector({
+      leaseDurationMs: 3000,
+      renewDeadlineMs: 1800,
+      retryPeriodMs: 100,
+      identity: 'b',
+      store,
+      logger: silentLogger(),
+      onStartedLeading: (_signal, term) => leading.push(term),
+      onStoppedLeading: () => {},
+      onNewLeader: (holder) => seen.push(holder),
+    });
+    try {
+      b.start();
+      await seen.until((s) => s.includes('other'), 'b to see the lease');
+      const observedAt = performance.now();
+      // An hour forward: had the wall clock measured the lease, it would look long expired.
+      t.mock.timers.setTime(Date.now() + 3_600_000);
+      const reads = store.reads.events.length;
+      await store.reads.until((r) => r.length >= reads + 2, 'two more reads');
+      const elapsed = performance.now() - observedAt;
+      assert.ok(elapsed < 3000, `the machine stalled for ${Math.round(elapsed)} ms; the check needs less`);
+      assert.equal(b.isLeader, false, 'a live lease was not taken after a forward step');
+      // Two hours back: had the wall clock measured it, the lease would now last two more hours.
+      t.mock.timers.setTime(Date.now() - 7_200_000);
+      await leading.until((l) => l.length === 1, 'b to take over once 3 s have passed', 10_000);
+      const tookOver = performance.now() - observedAt;
+      assert.ok(tookOver >= 3000, `took over after ${Math.round(tookOver)} ms`);
+      assert.deepEqual(leading.events, [5], 'the takeover is term 5');
+      const lease = store.current();
+      assert.equal(lease?.holderIdentity, 'b');
+      assert.equal(lease?.renewTime?.getTime(), Date.now(), 'renewTime is the (stepped) wall clock');
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('takes over once the lease duration passed on the injected monotonic clock, writing wall-clock times', async () => {
+    let mono = 1_000;
+    let wall = Date.parse('2030-01-01T00:00:00Z');
+    const store = new MemoryLeaseStore();
+    await store.create({
+      holderIdentity: 'other',
+      leaseDurationSeconds: 60,
+      acquireTime: new Date(wall),
+      renewTime: new Date(wall),
+      leaseTransitions: 2,
+    });
+    const leading = new Recorder<number>();
+    const seen = new Recorder<string>();
+    const b = new LeaderElector({
+      leaseDurationMs: 60_000,
+      renewDeadlineMs: 40_000,
+      retryPeriodMs: 20,
+      identity: 'b',
+      store,
+      logger: silentLogger(),
+      now: () => mono,
+      wallClock: () => wall,
+      onStartedLeading: (_signal, term) => leading.push(term),
+      onStoppedLeading: () => {},
+      onNewLeader: (holder) => seen.push(holder),
+    });
+    try {
+      b.start();
+      await seen.until((s) => s.includes('other'), 'b to see the lease');
+      mono += 59_000;
+      wall -= 86_400_000;
+      const reads = store.reads.events.length;
+      await store.reads.until((r) => r.length >= reads + 3, 'three more reads');
+      assert.equal(b.isLeader, false, '59 s of 60 have passed');
+      mono += 2_000;
+      await leading.until((l) => l.length === 1, 'b to take over');
+      assert.deepEqual(leading.events, [3]);
+      const lease = store.current();
+      assert.equal(lease?.acquireTime?.getTime(), wall);
+      assert.equal(lease?.renewTime?.getTime(), wall);
+      assert.equal(lease?.leaseTransitions, 3);
+    } finally {
+      await b.stop();
+    }
+  });
+
+  it('starts every leadership with a new term, at least minTerm(), even when the Lease still names it', async () => {
+    const store = new MemoryLeaseStore();
+    const terms = new Recorder<number>();
+    const b = new LeaderElector({
+      ...TIMING,
+      retryPeriodMs: 50,
+      identity: 'b',
+      store,
+      logger: silentLogger(),
+      minTerm: async () => 7,
+      onStartedLeading: (_signal, term) => terms.push(term),
+      onStoppedLeading: () => {},
+    });
+    try {
+      b.start();
+      await terms.until((t) => t.length === 1, 'b to lead');
+      assert.equal(store.current()?.leaseTransitions, 7, 'a new Lease starts at minTerm()');
+      b.abdicate('test');
+      await terms.until((t) => t.length === 2, 'b to lead again');
+      assert.deepEqual(terms.events, [7, 8]);
+      assert.equal(store.current()?.leaseTransitions, 8);
+    } finally {
+      await b.stop();
+    }
+  });
 });
 
 /** An in-memory LeaseStore with resourceVersions, able to hold reads back to force a race. */
@@ -293,6 +415,13 @@ class MemoryLeaseStore implements LeaseStore {
   #held: (() => void)[] = [];
   #holding = 0;
   readonly #settled = new Recorder<string>();
+  /** One entry per read answered. */
+  readonly reads = new Recorder<number>();
+
+  /** The Lease as stored, or null. */
+  current(): LeaseRecord | null {
+    return this.#lease?.record ?? null;
+  }
 
   holdReads(n: number): void {
     this.#holding = n;
@@ -313,6 +442,7 @@ class MemoryLeaseStore implements LeaseStore {
         }
       });
     }
+    this.reads.push(this.reads.events.length);
     return { ok: true, lease: snapshot };
   }
 
