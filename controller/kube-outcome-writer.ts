@@ -13,7 +13,12 @@ import { type ApiFailure, describeFailure, type WriteOutcome } from './kube-clie
 import type { KubeCollections } from './kube-cluster-objects.ts';
 import type { EventRecorder } from './kube-events.ts';
 import type { KubeIPAddressPool, KubeService } from './kube-objects.ts';
-import { ALLOCATED_FROM_POOL_ANNOTATION, type IngressPort, type KubeWriter } from './kube-writer.ts';
+import {
+  ALLOCATED_FROM_POOL_ANNOTATION,
+  type IngressPort,
+  type KubeWriter,
+  type WrittenOutcome,
+} from './kube-writer.ts';
 import type { PoolStatus, ServiceOutcome } from './reconcile-allocations.ts';
 
 /** Options of the Kubernetes outcome writer. */
@@ -82,21 +87,32 @@ export class KubeOutcomeWriter implements OutcomeWriter {
     return { want, differs: annotation !== outcome.pool || !sameJson(shownIngress(svc), ingress) };
   }
 
-  /** Annotation first, then status: a status that landed without its annotation would not be retried. */
+  /**
+   * Annotation first, then status: a status that landed without its annotation would not be retried.
+   * The first patch carries the resourceVersion the pass decided on, the second the one the first
+   * left, so either is refused (409, the pass is retried on fresh data) if the Service changed since.
+   */
   async writeService(outcome: ServiceOutcome): Promise<void> {
     const svc = this.#service(outcome);
     if (!svc) return;
     const ref = { namespace: outcome.namespace, name: outcome.name };
     const service = `${ref.namespace}/${ref.name}`;
+    let resourceVersion = outcome.resourceVersion;
     let wrote = false;
     if ((svc.annotations[ALLOCATED_FROM_POOL_ANNOTATION] ?? null) !== outcome.pool) {
-      const written = await this.#writer.writeAllocatedPool(ref, outcome.pool);
+      const written = await this.#writer.writeAllocatedPool(ref, outcome.pool, resourceVersion);
       if (!this.#check(`annotate Service ${service}`, written)) return;
+      resourceVersion = written.ok ? written.resourceVersion : null;
       wrote = true;
     }
     const ingress = wantedIngress(outcome, svc);
     if (!sameJson(shownIngress(svc), ingress)) {
-      const written = await this.#writer.writeServiceIngress(ref, outcome.ips, ingressPorts(svc));
+      const written = await this.#writer.writeServiceIngress(
+        ref,
+        outcome.ips,
+        ingressPorts(svc),
+        resourceVersion,
+      );
       if (!this.#check(`write the status of Service ${service}`, written)) return;
       wrote = true;
     }
@@ -130,12 +146,15 @@ export class KubeOutcomeWriter implements OutcomeWriter {
     );
   }
 
-  /** Counts go to the pool of that name; a status that already shows them is not written. */
+  /**
+   * Counts go to the pool of that name; a status that already shows them is not written. The patch
+   * carries the resourceVersion of the pool as compared, so a pool changed since gets 409.
+   */
   async writePoolStatus(status: PoolStatus): Promise<void> {
     const pool = this.#pool(status.name);
     if (!pool || sameCounts(pool.status, status)) return;
     const ref = { namespace: pool.namespace, name: pool.name };
-    const written = await this.#writer.writePoolStatus(ref, status);
+    const written = await this.#writer.writePoolStatus(ref, status, pool.resourceVersion || null);
     this.#check(`write the status of IPAddressPool ${pool.key}`, written);
   }
 
@@ -156,7 +175,7 @@ export class KubeOutcomeWriter implements OutcomeWriter {
   }
 
   /** True when written; false when the object is gone; throws when the pass should be retried. */
-  #check(what: string, outcome: WriteOutcome): boolean {
+  #check(what: string, outcome: WrittenOutcome | WriteOutcome): boolean {
     if (outcome.ok) return true;
     if (outcome.failure.code === 404) return false;
     throw new KubeWriteError(`could not ${what}`, outcome.failure);

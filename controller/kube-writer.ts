@@ -1,9 +1,11 @@
 /**
  * What the controller writes back to Kubernetes besides Events: a Service's load-balancer status and
  * its `switchyard.io/ip-allocated-from-pool` annotation, and an IPAddressPool's status. Every write
- * is a JSON merge patch of only the fields Switchyard owns, so it needs no resourceVersion, never
- * conflicts with other writers of other fields, and is idempotent (the API server keeps the
- * resourceVersion of a write that changes nothing). Each call returns an outcome; the reconcile loop
+ * is a JSON merge patch of only the fields Switchyard owns, and carries the `metadata.resourceVersion`
+ * of the object as the decision to write was made on it: the API server answers 409 Conflict when the
+ * object changed since, so a write decided on a stale read never lands (the loop retries the pass on
+ * fresh data). It is idempotent (the API server keeps the resourceVersion of a write that changes
+ * nothing). Each call returns an outcome, with the object's new resourceVersion; the reconcile loop
  * decides whether to retry.
  */
 import { PatchStrategy } from '@kubernetes/client-node';
@@ -19,6 +21,11 @@ import {
 } from './kube-client.ts';
 
 export type { WriteOutcome };
+
+/** A write's outcome; when done, the object's resourceVersion after it (null if the reply had none). */
+export type WrittenOutcome =
+  | { readonly ok: true; readonly resourceVersion: string | null }
+  | Extract<WriteOutcome, { ok: false }>;
 
 /** The annotation naming the pool a Service's IP came from (MetalLB's, under our prefix). */
 export const ALLOCATED_FROM_POOL_ANNOTATION = 'switchyard.io/ip-allocated-from-pool';
@@ -51,6 +58,19 @@ export interface KubeWriterOptions {
   readonly requestTimeoutMs?: number;
 }
 
+/**
+ * The patch part that makes the API server refuse the write (409) unless the object is still at
+ * `resourceVersion`; nothing when there is none to hold it to.
+ */
+function precondition(resourceVersion: string | null): { metadata?: { resourceVersion: string } } {
+  return resourceVersion ? { metadata: { resourceVersion } } : {};
+}
+
+function resourceVersionOf(obj: unknown): string | null {
+  const rv = (obj as { metadata?: { resourceVersion?: unknown } } | null)?.metadata?.resourceVersion;
+  return typeof rv === 'string' && rv !== '' ? rv : null;
+}
+
 /** Writes Service and pool status through merge patches. */
 export class KubeWriter {
   readonly #clients: KubeClients;
@@ -71,7 +91,8 @@ export class KubeWriter {
     ref: ObjectRef,
     vips: readonly string[],
     ports: readonly IngressPort[],
-  ): Promise<WriteOutcome> {
+    resourceVersion: string | null,
+  ): Promise<WrittenOutcome> {
     const ingress =
       vips.length === 0
         ? null
@@ -82,30 +103,40 @@ export class KubeWriter {
           }));
     return this.#write('services/status', ref, () =>
       this.#clients.core.patchNamespacedServiceStatus(
-        { ...ref, body: { status: { loadBalancer: { ingress } } } },
+        { ...ref, body: { ...precondition(resourceVersion), status: { loadBalancer: { ingress } } } },
         this.#merge,
       ),
     );
   }
 
   /** Set (or, with null, remove) the annotation naming the pool the Service's IP came from. */
-  writeAllocatedPool(ref: ObjectRef, pool: string | null): Promise<WriteOutcome> {
+  writeAllocatedPool(
+    ref: ObjectRef,
+    pool: string | null,
+    resourceVersion: string | null,
+  ): Promise<WrittenOutcome> {
+    const metadata = {
+      ...precondition(resourceVersion).metadata,
+      annotations: { [ALLOCATED_FROM_POOL_ANNOTATION]: pool },
+    };
     return this.#write('services', ref, () =>
-      this.#clients.core.patchNamespacedService(
-        { ...ref, body: { metadata: { annotations: { [ALLOCATED_FROM_POOL_ANNOTATION]: pool } } } },
-        this.#merge,
-      ),
+      this.#clients.core.patchNamespacedService({ ...ref, body: { metadata } }, this.#merge),
     );
   }
 
   /** Replace the counts in an IPAddressPool's status (other status fields are left alone). */
-  writePoolStatus(ref: ObjectRef, status: PoolStatusCounts): Promise<WriteOutcome> {
+  writePoolStatus(
+    ref: ObjectRef,
+    status: PoolStatusCounts,
+    resourceVersion: string | null,
+  ): Promise<WrittenOutcome> {
     return this.#write('ipaddresspools/status', ref, () =>
       this.#clients.custom.patchNamespacedCustomObjectStatus(
         {
           ...POOL_RESOURCE,
           ...ref,
           body: {
+            ...precondition(resourceVersion),
             status: {
               assignedIPv4: status.assignedIPv4,
               assignedIPv6: status.assignedIPv6,
@@ -119,8 +150,14 @@ export class KubeWriter {
     );
   }
 
-  async #write(what: string, ref: ObjectRef, call: () => Promise<unknown>): Promise<WriteOutcome> {
-    const outcome = await writeOutcome(call);
+  async #write(what: string, ref: ObjectRef, call: () => Promise<unknown>): Promise<WrittenOutcome> {
+    let written: unknown;
+    const done = await writeOutcome(async () => {
+      written = await call();
+    });
+    const outcome: WrittenOutcome = done.ok
+      ? { ok: true, resourceVersion: resourceVersionOf(written) }
+      : done;
     const object = `${ref.namespace}/${ref.name}`;
     // The loop logs what it decides; here only the detail, at debug.
     if (outcome.ok) this.#log.debug({ event: 'kube.write', what, object }, 'written');

@@ -25,6 +25,11 @@ export interface ServiceOutcome {
   readonly namespace: string;
   readonly name: string;
   readonly uid: string | null;
+  /**
+   * The Service's resourceVersion in the objects this outcome was decided on; writes carry it, so the
+   * API server refuses them (409) if the Service changed since. Null when the objects have none.
+   */
+  readonly resourceVersion: string | null;
   /** The IPs it should hold, primary family first; empty when it gets none. */
   readonly ips: readonly string[];
   /** Pool of the IPs (names joined by `,` in the rare case they differ); null without IPs. */
@@ -191,6 +196,7 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
       namespace: svc.metadata?.namespace ?? 'default',
       name: svc.metadata?.name ?? '',
       uid: svc.metadata?.uid ?? null,
+      resourceVersion: svc.metadata?.resourceVersion || null,
     };
     const current = (reading.kind === 'request' ? reading.request.currentIps : reading.currentIps).map(
       (i) => i.text,
@@ -247,7 +253,7 @@ function heldIps(
 }
 
 function outcome(
-  base: { namespace: string; name: string; uid: string | null },
+  base: { namespace: string; name: string; uid: string | null; resourceVersion: string | null },
   ips: string[],
   pool: string | null,
   errors: readonly Problem[],

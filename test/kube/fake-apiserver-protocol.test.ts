@@ -207,6 +207,33 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
     );
   });
 
+  it('refuses a merge patch whose metadata.resourceVersion is stale with 409 Conflict, on the object and its status', async () => {
+    const seeded = svc('default', 'precondition');
+    const stale = String(seeded.metadata.resourceVersion);
+    const merge = 'application/merge-patch+json';
+    const path = '/api/v1/namespaces/default/services/precondition';
+    const fresh = await call(
+      'PATCH',
+      path,
+      { metadata: { resourceVersion: stale, labels: { a: '1' } } },
+      merge,
+    );
+    assert.equal(fresh.code, 200, 'the current resourceVersion applies');
+    const now = String(fresh.body.metadata?.resourceVersion);
+    assert.notEqual(now, stale);
+    for (const [target, body] of [
+      [path, { metadata: { resourceVersion: stale, labels: { a: '2' } } }],
+      [`${path}/status`, { metadata: { resourceVersion: stale }, status: { loadBalancer: { ingress: [] } } }],
+    ] as const) {
+      const r = await call('PATCH', target, body, merge);
+      assert.equal(r.code, 409, target);
+      assert.deepEqual([r.body.kind, r.body.reason], ['Status', 'Conflict'], target);
+    }
+    const stored = server.read('services', 'default', 'precondition');
+    assert.equal(stored?.metadata.resourceVersion, now, 'nothing was written');
+    assert.deepEqual(stored?.metadata.labels, { a: '1' });
+  });
+
   it('counts requests by verb and resource', async () => {
     server.resetCounts();
     await call('GET', '/api/v1/nodes');

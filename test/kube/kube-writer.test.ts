@@ -43,13 +43,14 @@ describe('KubeWriter and EventRecorder', { timeout: 60_000 }, () => {
     const seeded = seedService('ingress');
     server.resetCounts();
     const ports = [{ port: 80, protocol: 'TCP' }];
-    assert.deepEqual(
-      await writer.writeServiceIngress({ namespace: 'default', name: 'ingress' }, ['127.0.0.10'], ports),
-      {
-        ok: true,
-      },
+    const written = await writer.writeServiceIngress(
+      { namespace: 'default', name: 'ingress' },
+      ['127.0.0.10'],
+      ports,
+      null,
     );
     const stored = server.read('services', 'default', 'ingress')!;
+    assert.deepEqual(written, { ok: true, resourceVersion: stored.metadata.resourceVersion });
     assert.deepEqual(stored.status, {
       loadBalancer: {
         ingress: [{ ip: '127.0.0.10', ipMode: 'Proxy', ports: [{ port: 80, protocol: 'TCP' }] }],
@@ -57,24 +58,24 @@ describe('KubeWriter and EventRecorder', { timeout: 60_000 }, () => {
     });
     assert.deepEqual(stored.spec, seeded.spec);
     assert.equal(server.requestCount('patch', 'services/status'), 1);
-    await writer.writeServiceIngress({ namespace: 'default', name: 'ingress' }, ['127.0.0.10'], ports);
+    await writer.writeServiceIngress({ namespace: 'default', name: 'ingress' }, ['127.0.0.10'], ports, null);
     assert.equal(
       server.read('services', 'default', 'ingress')?.metadata.resourceVersion,
       stored.metadata.resourceVersion,
     );
-    await writer.writeServiceIngress({ namespace: 'default', name: 'ingress' }, [], ports);
+    await writer.writeServiceIngress({ namespace: 'default', name: 'ingress' }, [], ports, null);
     assert.deepEqual(server.read('services', 'default', 'ingress')?.status, { loadBalancer: {} });
   });
 
   it('sets and removes the allocated-from-pool annotation, leaving other annotations alone', async () => {
     seedService('annotated');
     const ref = { namespace: 'default', name: 'annotated' };
-    assert.equal((await writer.writeAllocatedPool(ref, 'prod')).ok, true);
+    assert.equal((await writer.writeAllocatedPool(ref, 'prod', null)).ok, true);
     assert.deepEqual(server.read('services', 'default', 'annotated')?.metadata.annotations, {
       keep: 'me',
       [ALLOCATED_FROM_POOL_ANNOTATION]: 'prod',
     });
-    await writer.writeAllocatedPool(ref, null);
+    await writer.writeAllocatedPool(ref, null, null);
     assert.deepEqual(server.read('services', 'default', 'annotated')?.metadata.annotations, { keep: 'me' });
   });
 
@@ -88,7 +89,7 @@ describe('KubeWriter and EventRecorder', { timeout: 60_000 }, () => {
     });
     const counts = { assignedIPv4: 2, assignedIPv6: 0, availableIPv4: 14, availableIPv6: 0 };
     assert.equal(
-      (await writer.writePoolStatus({ namespace: 'switchyard-system', name: 'prod' }, counts)).ok,
+      (await writer.writePoolStatus({ namespace: 'switchyard-system', name: 'prod' }, counts, null)).ok,
       true,
     );
     const pool = server.read('ipaddresspools.switchyard.io', 'switchyard-system', 'prod')!;
@@ -97,11 +98,66 @@ describe('KubeWriter and EventRecorder', { timeout: 60_000 }, () => {
     assert.equal(server.requestCount('patch', 'ipaddresspools.switchyard.io/status'), 1);
   });
 
+  it('carries the resourceVersion it is given: a stale one gets a retriable 409 Conflict and writes nothing', async () => {
+    const seeded = seedService('stale');
+    const stale = String(seeded.metadata.resourceVersion);
+    const ref = { namespace: 'default', name: 'stale' };
+    const annotated = await writer.writeAllocatedPool(ref, 'prod', stale);
+    assert.ok(annotated.ok && annotated.resourceVersion !== stale, 'the current version applies');
+    const ports = [{ port: 80, protocol: 'TCP' }];
+    const outcomes = [
+      await writer.writeAllocatedPool(ref, 'other', stale),
+      await writer.writeServiceIngress(ref, ['127.0.0.12'], ports, stale),
+    ];
+    for (const o of outcomes) {
+      assert.deepEqual(o.ok ? null : [o.failure.code, o.failure.reason, o.failure.retriable], [
+        409,
+        'Conflict',
+        true,
+      ]);
+    }
+    const stored = server.read('services', 'default', 'stale')!;
+    assert.equal(stored.metadata.resourceVersion, annotated.ok ? annotated.resourceVersion : '');
+    assert.equal(
+      (stored.metadata.annotations as Record<string, string>)[ALLOCATED_FROM_POOL_ANNOTATION],
+      'prod',
+    );
+    assert.equal(stored.status, undefined);
+    // The version a write returns is the one the next write holds to.
+    const status = await writer.writeServiceIngress(
+      ref,
+      ['127.0.0.12'],
+      ports,
+      annotated.ok ? annotated.resourceVersion : null,
+    );
+    assert.equal(status.ok, true);
+
+    const pool = server.seed({
+      apiVersion: 'switchyard.io/v1beta1',
+      kind: 'IPAddressPool',
+      metadata: { name: 'stale-pool', namespace: 'switchyard-system' },
+      spec: { addresses: ['127.0.0.0/30'] },
+    });
+    const counts = { assignedIPv4: 1, assignedIPv6: 0, availableIPv4: 3, availableIPv6: 0 };
+    const poolRef = { namespace: 'switchyard-system', name: 'stale-pool' };
+    assert.equal(
+      (await writer.writePoolStatus(poolRef, counts, String(pool.metadata.resourceVersion))).ok,
+      true,
+    );
+    const refused = await writer.writePoolStatus(
+      poolRef,
+      { ...counts, assignedIPv4: 2 },
+      String(pool.metadata.resourceVersion),
+    );
+    assert.equal(refused.ok ? 0 : refused.failure.code, 409);
+  });
+
   it('returns a non-retriable NotFound for a missing Service and a retriable failure when the server is away', async () => {
     const missing = await writer.writeServiceIngress(
       { namespace: 'default', name: 'ghost' },
       ['127.0.0.11'],
       [],
+      null,
     );
     assert.deepEqual(
       missing.ok ? null : [missing.failure.code, missing.failure.reason, missing.failure.retriable],
@@ -110,7 +166,11 @@ describe('KubeWriter and EventRecorder', { timeout: 60_000 }, () => {
     seedService('unreachable');
     await server.setUnavailable('refuse');
     try {
-      const down = await writer.writeAllocatedPool({ namespace: 'default', name: 'unreachable' }, 'prod');
+      const down = await writer.writeAllocatedPool(
+        { namespace: 'default', name: 'unreachable' },
+        'prod',
+        null,
+      );
       assert.deepEqual(down.ok ? null : [down.failure.code, down.failure.reason, down.failure.retriable], [
         0,
         'Unreachable',
