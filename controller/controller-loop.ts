@@ -3,12 +3,15 @@
  * Service status and events, pool status, and the published forwarding table. Changes are coalesced
  * (one pass at a time, the next one after `debounceMs`), a failed pass is retried with backoff, and
  * nothing is written before the source has delivered its first complete view.
+ * A loop serves one leadership term: its first pass writes the whole table, the node states and the
+ * pool statuses whatever was written before, and so does the first pass after every reconnect of the
+ * store; once stopped, or once the store refused its term, it writes nothing more.
  */
 
 import { formatProblem } from '../shared/errors.ts';
 import type { Logger } from '../shared/log.ts';
 import type { ForwardingTable } from '../shared/model.ts';
-import type { NodeState } from '../shared/store/store.ts';
+import { isStaleTerm, type NodeState } from '../shared/store/store.ts';
 import { type ClusterObjects, type PassResult, type ReconcileOptions, reconcile } from './reconcile.ts';
 import type { PoolStatus, ServiceOutcome } from './reconcile-allocations.ts';
 
@@ -36,14 +39,23 @@ export interface OutcomeWriter {
   serviceDrift?(outcome: ServiceOutcome): { readonly want: string; readonly differs: boolean };
 }
 
-/** Publishes the forwarding table to the speakers; the store stamps the version. */
+/**
+ * Publishes the forwarding table to the speakers for one term; the store stamps the version. A
+ * write the store refuses because a newer term wrote rejects with a `StaleTermError`.
+ */
 export interface TablePublisher {
-  publish(table: ForwardingTable): Promise<void>;
+  /** `full`: write the whole table even where a delta would do. */
+  publish(table: ForwardingTable, opts?: { readonly full: boolean }): Promise<void>;
   /** Publish node readiness for VIP-owner choice (speakers have no Kubernetes access). */
   publishNodeStates?(states: readonly NodeState[]): Promise<void>;
   /** Publish pool address counts for `switchyard status` (which reads the store, not Kubernetes). */
   publishPoolStatuses?(statuses: readonly PoolStatus[]): Promise<void>;
+  /** Call `listener` after every reconnect to the store; returns the unsubscribe. */
+  onReconnect?(listener: () => void): () => void;
 }
+
+/** Why the store refused a write: the only reason so far is a newer term. */
+export type StoreRefusal = 'stale-term';
 
 /** Backoff after a failed pass: doubles from the first value up to the last. */
 export const PASS_RETRY_MS = { first: 200, max: 10_000 } as const;
@@ -59,6 +71,13 @@ export interface ControllerLoopOptions {
   readonly debounceMs?: number;
   /** Called after every completed pass (status views, tests). */
   readonly onPass?: (result: PassResult) => void;
+  /** A store write was refused (metrics). */
+  readonly onStoreRefused?: (reason: StoreRefusal) => void;
+  /**
+   * The store refused this loop's term: another controller leads. The loop has stopped writing by
+   * the time this is called.
+   */
+  readonly onDeposed?: () => void;
 }
 
 function tableContent(table: ForwardingTable): string {
@@ -75,6 +94,11 @@ export class ControllerLoop {
   private publishedTable: string | undefined;
   private publishedNodes: string | undefined;
   private publishedPools: string | undefined;
+  /** The next table write is whole: a new term, or the store reconnected since the last one. */
+  private fullTable = true;
+  /** Counts store reconnects, so a write that straddled one is not remembered as written. */
+  private reconnects = 0;
+  private unwatchStore: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private dirty = false;
@@ -94,7 +118,27 @@ export class ControllerLoop {
     if (this.stopped) return;
     this.unsubscribe?.();
     this.unsubscribe = this.opts.source.onChange(() => this.schedule(this.opts.debounceMs ?? 100));
+    this.unwatchStore?.();
+    this.unwatchStore = this.opts.publisher.onReconnect?.(() => this.storeReconnected());
     await this.runPass();
+  }
+
+  /**
+   * The store connection came back: the server may have restarted, failed over or lost writes, so
+   * forget what was published and write all of it again, the table whole.
+   */
+  private storeReconnected(): void {
+    if (this.stopped) return;
+    this.reconnects++;
+    this.publishedTable = undefined;
+    this.publishedNodes = undefined;
+    this.publishedPools = undefined;
+    this.fullTable = true;
+    this.opts.logger.info(
+      { event: 'store-rewrite' },
+      'store reconnected; writing the table and states again',
+    );
+    this.schedule(0);
   }
 
   /** Stop scheduling passes; a pass in flight writes nothing more and is waited for. */
@@ -102,6 +146,8 @@ export class ControllerLoop {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.unwatchStore?.();
+    this.unwatchStore = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.idle();
@@ -141,10 +187,16 @@ export class ControllerLoop {
       this.retryMs = PASS_RETRY_MS.first;
     } catch (err) {
       failed = true;
-      this.opts.logger.error(
-        { event: 'reconcile-failed', err, retryMs: this.retryMs },
-        'reconcile pass failed; retrying',
-      );
+      if (isStaleTerm(err)) this.deposed(err);
+      else if (this.stopped) {
+        // The term ended under the pass (its write was abandoned, or failed on the way): not a failure.
+        this.opts.logger.debug({ event: 'reconcile-abandoned', err }, 'pass ended with the term');
+      } else {
+        this.opts.logger.error(
+          { event: 'reconcile-failed', err, retryMs: this.retryMs },
+          'reconcile pass failed; retrying',
+        );
+      }
     } finally {
       this.running = false;
     }
@@ -154,6 +206,24 @@ export class ControllerLoop {
       this.schedule(delay);
     } else if (this.dirty) this.schedule(0);
     if (!this.running && !this.timer) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** The store refused this term: count it, stop writing for good, and let the owner know. */
+  private deposed(err: { readonly term: number; readonly storeTerm: number }): void {
+    this.opts.onStoreRefused?.('stale-term');
+    this.opts.logger.error(
+      { event: 'store-write-refused', reason: 'stale-term', term: err.term, storeTerm: err.storeTerm },
+      `the store refused a write of term ${err.term}: term ${err.storeTerm} wrote since; this controller stops writing`,
+    );
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.unwatchStore?.();
+    this.unwatchStore = undefined;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.opts.onDeposed?.();
   }
 
   private async pass(): Promise<void> {
@@ -170,11 +240,18 @@ export class ControllerLoop {
       if (!tableBefore.has(line)) logger.warn({ event: 'listener-problem', reason: p.code }, line);
     }
     this.previous = result;
+    // Each store write is checked against the term right before it is made: a leader that stepped
+    // down while this pass ran writes nothing more (the store's term check is the backstop).
     // The table first: the data plane should serve a new VIP by the time the Service shows it.
     const content = tableContent(result.table);
-    if (content !== this.publishedTable) {
-      await publisher.publish(result.table);
-      this.publishedTable = content;
+    if (content !== this.publishedTable || this.fullTable) {
+      if (this.stopped) return;
+      const at = this.reconnects;
+      await publisher.publish(result.table, { full: this.fullTable });
+      if (at === this.reconnects) {
+        this.publishedTable = content;
+        this.fullTable = false;
+      }
       logger.info(
         { event: 'table-published', listeners: result.table.listeners.length },
         'forwarding table published',
@@ -182,17 +259,22 @@ export class ControllerLoop {
     }
     const nodes = JSON.stringify(result.nodeStates);
     if (publisher.publishNodeStates && nodes !== this.publishedNodes) {
+      if (this.stopped) return;
+      const at = this.reconnects;
       await publisher.publishNodeStates(result.nodeStates);
-      this.publishedNodes = nodes;
+      if (at === this.reconnects) this.publishedNodes = nodes;
     }
     // Best effort: pool counts are for people, so a failed write is retried with the next pass
-    // instead of failing this one.
+    // instead of failing this one; a refused term is not a failed write.
     const pools = JSON.stringify(result.plan.pools);
     if (publisher.publishPoolStatuses && pools !== this.publishedPools) {
+      if (this.stopped) return;
+      const at = this.reconnects;
       try {
         await publisher.publishPoolStatuses(result.plan.pools);
-        this.publishedPools = pools;
+        if (at === this.reconnects) this.publishedPools = pools;
       } catch (err) {
+        if (isStaleTerm(err) || this.stopped) throw err;
         logger.warn(
           { event: 'pools-publish-failed', err },
           'could not publish pool statuses; retried next pass',

@@ -1,14 +1,17 @@
 /**
  * The controller's Prometheus metrics, read from the last reconcile pass at scrape time: pool
- * usage per family, Services with and without an IP, listeners published, and passes run.
+ * usage per family, Services with and without an IP, listeners published, passes run, and store
+ * writes refused because another controller holds a newer term.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { StoreRefusal } from './controller-loop.ts';
 import type { PassResult } from './reconcile.ts';
 
 /** Metrics of one controller process. */
 export class ControllerMetrics {
   private last: PassResult | undefined;
   private readonly passes: Counter<'result'>;
+  private readonly refused: Counter<'reason'>;
 
   constructor(registry: Registry) {
     const metrics = this;
@@ -53,6 +56,19 @@ export class ControllerMetrics {
       labelNames: ['result'],
       registers: [registry],
     });
+    this.refused = new Counter({
+      name: 'switchyard_store_writes_refused_total',
+      help: 'Controller writes the store refused, by reason (stale-term: a newer leader wrote since)',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    // Present at 0 from the start, so an alert on increase() sees the first refusal.
+    this.refused.inc({ reason: 'stale-term' }, 0);
+  }
+
+  /** Count a store write that was refused (the loop's `onStoreRefused`). */
+  storeRefused(reason: StoreRefusal): void {
+    this.refused.inc({ reason });
   }
 
   /** Record a completed pass (the loop's `onPass`). */

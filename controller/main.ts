@@ -14,8 +14,7 @@ import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { parseHostPort, startMetricsServer } from '../shared/metrics-server.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
-import type { Store } from '../shared/store/store.ts';
-import { ControllerLoop, type TablePublisher } from './controller-loop.ts';
+import { ControllerLoop, type StoreRefusal } from './controller-loop.ts';
 import { ControllerMetrics } from './controller-metrics.ts';
 import { type ResolvedKubeConfig, resolveKubeConfig } from './kube-client.ts';
 import { KubeController, type LeaseSettings } from './kube-controller.ts';
@@ -28,6 +27,7 @@ import {
 import { LogWriter } from './log-writer.ts';
 import { ManifestSource } from './manifest-source.ts';
 import type { PassResult, ReconcileOptions } from './reconcile.ts';
+import { nextTerm, termPublisher } from './term-publisher.ts';
 
 interface ControllerArgs extends RedisFlags {
   config?: string;
@@ -55,17 +55,6 @@ const TIMING_FLAGS = {
   renewDeadlineMs: 'leader-election-renew-deadline',
   retryPeriodMs: 'leader-election-retry-period',
 } as const satisfies Record<keyof LeaderElectionTiming, keyof ControllerArgs>;
-
-/** The store as the loop's publisher. */
-export function storePublisher(store: Store): TablePublisher {
-  return {
-    publish: async (table) => {
-      await store.publishTable(table);
-    },
-    publishNodeStates: (states) => store.publishNodeStates(states),
-    publishPoolStatuses: (statuses) => store.publishPoolStatuses(statuses),
-  };
-}
 
 /** The leader-election timing from the flags, checked as client-go checks it. */
 function leaseTiming(args: ControllerArgs): LeaderElectionTiming {
@@ -111,6 +100,7 @@ function untilSignalled(): Promise<void> {
 interface Wiring {
   readonly reconcile: ReconcileOptions;
   readonly onPass: (result: PassResult) => void;
+  readonly onStoreRefused: (reason: StoreRefusal) => void;
 }
 
 async function runManifestMode(
@@ -120,16 +110,24 @@ async function runManifestMode(
   logger: Logger,
 ): Promise<void> {
   const source = new ManifestSource(file, logger);
-  const store = await openRedisStore(args, logger);
-  const loop = new ControllerLoop({
-    source,
-    writer: new LogWriter(logger),
-    publisher: storePublisher(store),
-    logger,
-    reconcile: wiring.reconcile,
-    onPass: wiring.onPass,
-  });
+  const store = await openRedisStore(args, logger, { noReplay: true });
+  const term = new AbortController();
+  let loop: ControllerLoop;
   try {
+    // No leader election here: one term, above the store's, so an older instance still running
+    // is refused from this one's first write on.
+    const number = await nextTerm(store);
+    loop = new ControllerLoop({
+      source,
+      writer: new LogWriter(logger),
+      publisher: termPublisher(store, number, term.signal),
+      logger: logger.child({ term: number }),
+      reconcile: wiring.reconcile,
+      onPass: wiring.onPass,
+      onStoreRefused: wiring.onStoreRefused,
+      onDeposed: () =>
+        logger.error({ event: 'controller-deposed' }, 'another controller writes to this store; not writing'),
+    });
     await loop.start();
   } catch (err) {
     await store.close();
@@ -138,6 +136,7 @@ async function runManifestMode(
   logger.info({ event: 'controller-started', source: file, store: store.target }, 'controller running');
   process.on('SIGHUP', () => source.reload());
   await untilSignalled();
+  term.abort();
   await loop.stop();
   await source.stop();
   await store.close();
@@ -172,13 +171,14 @@ async function runKubeMode(
   wiring: Wiring,
   logger: Logger,
 ): Promise<void> {
-  const store = await openRedisStore(args, logger);
+  const store = await openRedisStore(args, logger, { noReplay: true });
   const controller = new KubeController({
     kubeConfig: kube.kubeConfig,
-    publisher: storePublisher(store),
+    store,
     logger,
     reconcile: wiring.reconcile,
     onPass: wiring.onPass,
+    onStoreRefused: wiring.onStoreRefused,
     identity,
     leaderElection: lease,
   });
@@ -291,8 +291,16 @@ export const controllerCommand: CommandModule<object, ControllerArgs> = {
     const registry = new Registry();
     const metrics = new ControllerMetrics(registry);
     const server = metricsAt ? await startMetricsServer(metricsAt, registry, logger) : null;
+    if (server) {
+      const { address, port } = server.address;
+      logger.info({ event: 'metrics-listening', address, port }, `metrics on ${address}:${port}/metrics`);
+    }
     try {
-      const wiring: Wiring = { reconcile, onPass: (r) => metrics.observe(r) };
+      const wiring: Wiring = {
+        reconcile,
+        onPass: (r) => metrics.observe(r),
+        onStoreRefused: (reason) => metrics.storeRefused(reason),
+      };
       if (kube) await runKubeMode(args, kube, wiring, logger);
       else if (file) await runManifestMode(args, file, wiring, logger);
     } finally {

@@ -13,9 +13,10 @@ import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
-import type { TableSubscription } from '../../shared/store/store.ts';
+import type { NodeState, TableSubscription } from '../../shared/store/store.ts';
 import { BIN } from '../cli/run-cli.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
+import { writeKubeconfig } from '../fake-apiserver/kubeconfig.ts';
 import type { KubeObject, StoreEvent } from '../fake-apiserver/object-store.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { Recorder } from '../kube/recorder.ts';
@@ -240,14 +241,36 @@ export class TestCluster {
     return this.tables.until((ts) => ts.length > 0 && pred(ts.at(-1)!), what, timeoutMs);
   }
 
-  /** Start `switchyard controller` against this cluster. */
-  startController(identity: string, extra: readonly string[] = []): ControllerProcess {
+  /** The node states the controller published, as a speaker reads them (null: none). */
+  nodeStates(): Promise<ReadonlyMap<string, NodeState> | null> {
+    return this.#store.nodeStates();
+  }
+
+  /** The highest controller term the store accepted. */
+  controllerTerm(): Promise<number> {
+    return this.#store.controllerTerm();
+  }
+
+  /** A kubeconfig for this cluster's token that points at `url` (a proxy in front of the API server). */
+  kubeconfigVia(url: string, name: string): Promise<string> {
+    return writeKubeconfig(join(this.#dir, name), url, this.server.token);
+  }
+
+  /**
+   * Start `switchyard controller` against this cluster; `via` points it at the API server or Redis
+   * through something else (a proxy), as kubeconfig path and Redis URL.
+   */
+  startController(
+    identity: string,
+    extra: readonly string[] = [],
+    via: { readonly kubeconfig?: string; readonly redisUrl?: string } = {},
+  ): ControllerProcess {
     const c = new ControllerProcess([
       'controller',
       '--kubeconfig',
-      this.kubeconfig,
+      via.kubeconfig ?? this.kubeconfig,
       '--redis-url',
-      this.redis.url,
+      via.redisUrl ?? this.redis.url,
       '--kube-proxy-health-port',
       '0',
       '--identity',
