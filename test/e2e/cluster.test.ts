@@ -13,6 +13,8 @@ import {
   NODES,
   PREFERRED,
   type SwitchyardNetns,
+  sleep,
+  until,
   VIP,
 } from './switchyard-netns.ts';
 
@@ -27,10 +29,6 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
 function failures(attempts: readonly Attempt[]): Attempt[] {
   return attempts.filter((a) => !a.ok);
 }
@@ -41,21 +39,6 @@ function successor(down: string): string {
     VIP,
     NODES.filter((n) => n !== down),
   )!;
-}
-
-/** Poll `probe` every `everyMs` until it returns true; resolves with the ms it took. */
-async function until(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 100,
-): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return performance.now() - start;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 describe('Switchyard cluster in network namespaces', { timeout: 240_000 }, () => {

@@ -18,6 +18,8 @@ import {
   type SwitchyardNetns as Cluster,
   NODES,
   SwitchyardNetns,
+  sleep,
+  until,
   VIP,
 } from './switchyard-netns.ts';
 
@@ -30,25 +32,6 @@ const SERVICES = 12;
 const LEASE_TTL_MS = 2000;
 /** How long a blocked event loop stays blocked. */
 const BLOCK_MS = 10_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Poll `probe` every `everyMs` until it returns true; resolves with the ms it took. */
-async function until(
-  probe: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 50,
-): Promise<number> {
-  const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return performance.now() - start;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** One probe as a new client: who answers ARP for `vip`, and whether a TCP connection gets served. */
 interface Probe {
@@ -184,7 +167,7 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
       let goneMs = Number.NaN;
       let takeoverMs = Number.NaN;
       try {
-        await until(async () => !(await c.hasVip(owner, vip)), 10_000, "the dead owner's address to go");
+        await until(async () => !(await c.hasVip(owner, vip)), 10_000, "the dead owner's address to go", 50);
         goneMs = performance.now() - faultAt;
         await until(
           async () => (await c.leaseHolder(vip)) === successor,

@@ -56,6 +56,26 @@ export const PREFERRED = preferredOwner(VIP, [...NODES])!;
  */
 const LOG_DIR = process.env.SWITCHYARD_E2E_LOGS ?? '';
 
+/** Resolve after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll `probe` every `everyMs` until it returns true; resolves with the ms it took, bounded by `timeoutMs`. */
+export async function until(
+  probe: () => Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < timeoutMs) {
+    if (await probe()) return performance.now() - start;
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
 /** A process started in a namespace, with its output kept. */
 export class Proc {
   readonly child: ChildProcess;

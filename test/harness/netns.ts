@@ -95,46 +95,12 @@ export class NetnsCluster {
         hosts.set(name, host);
         await run(['netns', 'add', host.ns]);
         await run(['-n', host.ns, 'link', 'set', 'lo', 'up']);
-        await run([
-          'link',
-          'add',
-          'eth0',
-          'netns',
-          host.ns,
-          'type',
-          'veth',
-          'peer',
-          'name',
-          `p${i}`,
-          'netns',
-          bridgeNs,
-        ]);
-        await run(['-n', bridgeNs, 'link', 'set', `p${i}`, 'master', 'br0']);
-        await run(['-n', bridgeNs, 'link', 'set', `p${i}`, 'up']);
-        await run(['-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
+        await plug(host.ns, 'eth0', bridgeNs, `p${i}`, 'br0', [`${host.address}/24`]);
         if (host.address6 !== null) {
           await run(['-n', host.ns, 'addr', 'add', `${host.address6}/64`, 'dev', 'eth0', 'nodad']);
         }
-        await run(['-n', host.ns, 'link', 'set', 'eth0', 'up']);
         if (host.mgmtAddress !== null) {
-          await run([
-            'link',
-            'add',
-            'eth1',
-            'netns',
-            host.ns,
-            'type',
-            'veth',
-            'peer',
-            'name',
-            `m${i}`,
-            'netns',
-            bridgeNs,
-          ]);
-          await run(['-n', bridgeNs, 'link', 'set', `m${i}`, 'master', 'br1']);
-          await run(['-n', bridgeNs, 'link', 'set', `m${i}`, 'up']);
-          await run(['-n', host.ns, 'addr', 'add', `${host.mgmtAddress}/24`, 'dev', 'eth1']);
-          await run(['-n', host.ns, 'link', 'set', 'eth1', 'up']);
+          await plug(host.ns, 'eth1', bridgeNs, `m${i}`, 'br1', [`${host.mgmtAddress}/24`]);
         }
       }
     } catch (err) {
@@ -189,6 +155,25 @@ export class NetnsCluster {
     for (const h of this.hosts.values()) await run(['netns', 'del', h.ns]).catch(() => {});
     await run(['netns', 'del', this.bridgeNs]).catch(() => {});
   }
+}
+
+/**
+ * Give namespace `ns` an interface `ifname` with `addresses`, its veth peer `peer` enslaved to
+ * `bridge` in `bridgeNs`, both ends up.
+ */
+async function plug(
+  ns: string,
+  ifname: string,
+  bridgeNs: string,
+  peer: string,
+  bridge: string,
+  addresses: readonly string[],
+): Promise<void> {
+  await run(['link', 'add', ifname, 'netns', ns, 'type', 'veth', 'peer', 'name', peer, 'netns', bridgeNs]);
+  await run(['-n', bridgeNs, 'link', 'set', peer, 'master', bridge]);
+  await run(['-n', bridgeNs, 'link', 'set', peer, 'up']);
+  for (const a of addresses) await run(['-n', ns, 'addr', 'add', a, 'dev', ifname]);
+  await run(['-n', ns, 'link', 'set', ifname, 'up']);
 }
 
 /** Delete namespaces of earlier runs whose process is gone (names carry the creating PID). */

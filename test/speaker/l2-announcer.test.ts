@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/log.ts';
-import { L2Announcer } from '../../speaker/announce/l2-announcer.ts';
+import { L2Announcer, type L2Options } from '../../speaker/announce/l2-announcer.ts';
 import { NetnsCluster } from '../harness/netns.ts';
 
 const VIP = '198.18.0.100';
@@ -35,16 +35,17 @@ async function macOf(cluster: NetnsCluster, host: string): Promise<string> {
   return r.stdout.trim();
 }
 
-/** An announcer in `host`; the address lifetime is long unless a test is about it. */
-function announcer(cluster: NetnsCluster, host: string, garpCount = 1, lifetimeS = 60): L2Announcer {
+/** An announcer in `host`: one ARP 100 ms apart, a long address lifetime unless a test is about it. */
+function announcer(cluster: NetnsCluster, host: string, opts: Partial<L2Options> = {}): L2Announcer {
   return new L2Announcer({
     interface: 'eth0',
     run: cluster.runner(host),
     startChild: cluster.lineChildren(host),
-    lifetimeS,
+    lifetimeS: 60,
     logger: silentLogger(),
-    garpCount,
+    garpCount: 1,
     garpIntervalMs: 100,
+    ...opts,
   });
 }
 
@@ -96,15 +97,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('repeats the gratuitous ARP while it owns the VIP, so a client whose cache missed the burst converges', async () => {
-    const a = new L2Announcer({
-      interface: 'eth0',
-      run: cluster.runner('n1'),
-      startChild: cluster.lineChildren('n1'),
-      lifetimeS: 60,
-      logger: silentLogger(),
-      garpCount: 1,
-      garpRepeatMs: 400,
-    });
+    const a = announcer(cluster, 'n1', { garpRepeatMs: 400 });
     const client = cluster.runner('client');
     const n1mac = await macOf(cluster, 'n1');
     const n2mac = await macOf(cluster, 'n2');
@@ -161,7 +154,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('leaves the VIP to the kernel, which removes it and stops answering ARP once nothing renews its lifetime', async () => {
-    const a = announcer(cluster, 'n1', 1, 1);
+    const a = announcer(cluster, 'n1', { lifetimeS: 1 });
     try {
       await a.start();
       await a.announce(VIP);
@@ -183,7 +176,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('keeps a VIP alive while keepAlive renews its lifetime, and puts back an address deleted by hand', async () => {
-    const a = announcer(cluster, 'n1', 1, 1);
+    const a = announcer(cluster, 'n1', { lifetimeS: 1 });
     const run = cluster.runner('n1');
     try {
       await a.start();
@@ -212,7 +205,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('never lets a renewal queued before a withdraw bring the address back', async () => {
-    const a = announcer(cluster, 'n1', 1, 5);
+    const a = announcer(cluster, 'n1', { lifetimeS: 5 });
     try {
       await a.start();
       await a.announce(VIP);
@@ -228,13 +221,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('refuses to start with a clear error when the interface does not exist', async () => {
-    const a = new L2Announcer({
-      interface: 'nosuch0',
-      run: cluster.runner('n1'),
-      startChild: cluster.lineChildren('n1'),
-      lifetimeS: 1,
-      logger: silentLogger(),
-    });
+    const a = announcer(cluster, 'n1', { interface: 'nosuch0' });
     await assert.rejects(a.start(), /nosuch0.*no such interface/s);
   });
 });
