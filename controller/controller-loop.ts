@@ -143,6 +143,12 @@ export class ControllerLoop {
 
   /** Stop scheduling passes; a pass in flight writes nothing more and is waited for. */
   async stop(): Promise<void> {
+    this.halt();
+    await this.idle();
+  }
+
+  /** Stop listening and scheduling; nothing is written after this. */
+  private halt(): void {
     this.stopped = true;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
@@ -150,7 +156,6 @@ export class ControllerLoop {
     this.unwatchStore = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    await this.idle();
   }
 
   /** The last pass's result, if any. */
@@ -216,13 +221,7 @@ export class ControllerLoop {
       `the store refused a write of term ${err.term}: term ${err.storeTerm} wrote since; this controller stops writing`,
     );
     if (this.stopped) return;
-    this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
-    this.unwatchStore?.();
-    this.unwatchStore = undefined;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.halt();
     this.opts.onDeposed?.();
   }
 

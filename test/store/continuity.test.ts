@@ -3,13 +3,11 @@
  * memory, new after a wipe or a restart (docs/store.md, "Store continuity").
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
+import { describe, it } from 'node:test';
 import type { RedisStore } from '../../shared/store/redis-store.ts';
 import { storeKeys } from '../../shared/store/store-keys.ts';
-import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { eventually } from './await-events.ts';
-import { openRedisStore, rawClient, uniquePrefix } from './redis-test-store.ts';
+import { uniquePrefix, useRedisRig } from './redis-test-store.ts';
 
 /** The two parts of an incarnation: the server's run_id and the marker key's value. */
 function parts(incarnation: string): { runId: string; marker: string } {
@@ -18,24 +16,7 @@ function parts(incarnation: string): { runId: string; marker: string } {
 }
 
 describe('Redis store incarnation', { timeout: 60_000 }, () => {
-  let redis: TestRedis;
-  let raw: Redis;
-  const stores: RedisStore[] = [];
-  before(async () => {
-    redis = await startRedis();
-    raw = rawClient(redis);
-  });
-  after(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    raw.disconnect();
-    await redis.stop();
-  });
-
-  function open(prefix: string): RedisStore {
-    const s = openRedisStore(redis, prefix);
-    stores.push(s);
-    return s;
-  }
+  const rig = useRedisRig();
 
   /** The incarnation once the store answers again (commands fail while a restart is under way). */
   function incarnationAfterOutage(store: RedisStore): Promise<string> {
@@ -48,19 +29,19 @@ describe('Redis store incarnation', { timeout: 60_000 }, () => {
 
   it('keeps the same incarnation across calls: the server run_id and the marker key', async () => {
     const prefix = uniquePrefix();
-    const store = open(prefix);
+    const store = rig.open(prefix);
     const first = await store.incarnation();
     assert.equal(await store.incarnation(), first);
     const { runId, marker } = parts(first);
     assert.match(marker, /^[0-9a-f]{16}$/);
-    assert.equal(await raw.get(storeKeys(prefix).incarnation), marker);
-    assert.ok((await raw.info('server')).includes(`run_id:${runId}`), `run_id ${runId}`);
+    assert.equal(await rig.raw.get(storeKeys(prefix).incarnation), marker);
+    assert.ok((await rig.raw.info('server')).includes(`run_id:${runId}`), `run_id ${runId}`);
   });
 
   it('changes the incarnation after FLUSHALL, then keeps the new one', async () => {
-    const store = open(uniquePrefix());
+    const store = rig.open(uniquePrefix());
     const earlier = await store.incarnation();
-    await raw.flushall();
+    await rig.raw.flushall();
     const afterFlush = await store.incarnation();
     assert.notEqual(afterFlush, earlier);
     assert.equal(parts(afterFlush).runId, parts(earlier).runId, 'same server');
@@ -69,9 +50,9 @@ describe('Redis store incarnation', { timeout: 60_000 }, () => {
   });
 
   it('changes the incarnation after a restart without persistence, once the client has reconnected', async () => {
-    const store = open(uniquePrefix());
+    const store = rig.open(uniquePrefix());
     const earlier = await store.incarnation();
-    await redis.restart();
+    await rig.redis.restart();
     const afterRestart = await incarnationAfterOutage(store);
     assert.notEqual(parts(afterRestart).runId, parts(earlier).runId, 'a new server process');
     assert.notEqual(parts(afterRestart).marker, parts(earlier).marker, 'the marker was lost with the data');
@@ -79,9 +60,9 @@ describe('Redis store incarnation', { timeout: 60_000 }, () => {
   });
 
   it('changes the incarnation after a restart that loads saved data, through the run_id alone', async () => {
-    const store = open(uniquePrefix());
+    const store = rig.open(uniquePrefix());
     const earlier = await store.incarnation();
-    await redis.restart({ keepData: true });
+    await rig.redis.restart({ keepData: true });
     const afterRestart = await incarnationAfterOutage(store);
     assert.notEqual(parts(afterRestart).runId, parts(earlier).runId);
     assert.equal(parts(afterRestart).marker, parts(earlier).marker, 'the marker came back from the dump');

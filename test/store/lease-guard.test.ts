@@ -5,48 +5,28 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
-import type { RedisStore } from '../../shared/store/redis-store.ts';
+import { describe, it } from 'node:test';
 import { storeKeys } from '../../shared/store/store-keys.ts';
-import { startRedis, type TestRedis } from '../harness/redis.ts';
-import { openRedisStore, rawClient, uniquePrefix } from './redis-test-store.ts';
+import { uniquePrefix, useRedisRig } from './redis-test-store.ts';
 
 const VIP = '192.0.2.30';
 
 describe('Redis lease guard key', { timeout: 30_000 }, () => {
-  let redis: TestRedis;
-  let raw: Redis;
-  const stores: RedisStore[] = [];
-  before(async () => {
-    redis = await startRedis();
-    raw = rawClient(redis);
-  });
-  after(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    raw.disconnect();
-    await redis.stop();
-  });
-
-  function open(prefix: string): RedisStore {
-    const s = openRedisStore(redis, prefix);
-    stores.push(s);
-    return s;
-  }
+  const rig = useRedisRig();
 
   /** Absolute expiry of `key` in Redis' clock, ms (PEXPIRETIME, Redis 7). */
   async function expiresAt(key: string): Promise<number> {
-    return Number(await raw.call('PEXPIRETIME', key));
+    return Number(await rig.raw.call('PEXPIRETIME', key));
   }
 
   it("writes the guard with the lease's holder, token, epoch and expiry, living one TTL longer; release deletes both", async () => {
     const prefix = uniquePrefix();
     const keys = storeKeys(prefix);
-    const store = open(prefix);
+    const store = rig.open(prefix);
     const token = randomUUID();
     const g = await store.acquireLease({ vip: VIP, node: 'a', token, ttlMs: 5000 });
     assert.ok(g.acquired);
-    const guard = await raw.hgetall(keys.leaseGuard(VIP));
+    const guard = await rig.raw.hgetall(keys.leaseGuard(VIP));
     assert.equal(guard['node'], 'a');
     assert.equal(guard['token'], token);
     assert.equal(guard['epoch'], String(g.epoch));
@@ -55,26 +35,28 @@ describe('Redis lease guard key', { timeout: 30_000 }, () => {
     assert.equal(await expiresAt(keys.leaseGuard(VIP)), until + 5000, 'the guard lives one TTL longer');
 
     assert.deepEqual(await store.renewLease(VIP, token, 8000), { renewed: true, epoch: g.epoch });
-    const renewedUntil = Number(await raw.hget(keys.leaseGuard(VIP), 'until'));
+    const renewedUntil = Number(await rig.raw.hget(keys.leaseGuard(VIP), 'until'));
     assert.ok(renewedUntil > until);
     assert.equal(await expiresAt(keys.lease(VIP)), renewedUntil);
     assert.equal(await expiresAt(keys.leaseGuard(VIP)), renewedUntil + 8000);
 
     assert.equal(await store.releaseLease(VIP, token), true);
-    assert.equal(await raw.exists(keys.lease(VIP), keys.leaseGuard(VIP)), 0);
+    assert.equal(await rig.raw.exists(keys.lease(VIP), keys.leaseGuard(VIP)), 0);
   });
 
   it('keeps the lease held when only the guard key is deleted, and the next renew writes the guard again', async () => {
     const prefix = uniquePrefix();
     const keys = storeKeys(prefix);
-    const a = open(prefix);
+    const a = rig.open(prefix);
     const token = randomUUID();
     const g = await a.acquireLease({ vip: VIP, node: 'a', token, ttlMs: 5000 });
     assert.ok(g.acquired);
-    await raw.del(keys.leaseGuard(VIP));
-    const other = await open(prefix).acquireLease({ vip: VIP, node: 'b', token: randomUUID(), ttlMs: 5000 });
+    await rig.raw.del(keys.leaseGuard(VIP));
+    const other = await rig
+      .open(prefix)
+      .acquireLease({ vip: VIP, node: 'b', token: randomUUID(), ttlMs: 5000 });
     assert.ok(!other.acquired && other.holder === 'a');
     assert.deepEqual(await a.renewLease(VIP, token, 5000), { renewed: true, epoch: g.epoch });
-    assert.equal(await raw.hget(keys.leaseGuard(VIP), 'token'), token);
+    assert.equal(await rig.raw.hget(keys.leaseGuard(VIP), 'token'), token);
   });
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Redis } from 'ioredis';
 import { type ForwardingTable, listenerKey } from '../../shared/model.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
@@ -8,29 +7,17 @@ import { storeKeys } from '../../shared/store/store-keys.ts';
 import { renderListener } from '../../shared/table-render.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { EventQueue, eventually } from './await-events.ts';
-import { openRedisStore, rawClient, uniquePrefix } from './redis-test-store.ts';
+import { uniquePrefix, useRedisRig } from './redis-test-store.ts';
 import { makeTable } from './table-fixture.ts';
 
 describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
-  let redis: TestRedis;
-  let raw: Redis;
-  const stores: RedisStore[] = [];
-  before(async () => {
-    redis = await startRedis();
-    raw = rawClient(redis);
-  });
-  after(async () => {
-    await Promise.all(stores.map((s) => s.close()));
-    raw.disconnect();
-    await redis.stop();
-  });
+  const rig = useRedisRig();
 
   it('reloads the whole table after reconnecting, finding a change that was never announced', async () => {
     const prefix = uniquePrefix();
     const keys = storeKeys(prefix);
-    const pub = openRedisStore(redis, prefix);
-    const subStore = openRedisStore(redis, prefix);
-    stores.push(pub, subStore);
+    const pub = rig.open(prefix);
+    const subStore = rig.open(prefix);
     await pub.publishTable(makeTable(5));
     const tables = new EventQueue<{ table: ForwardingTable; generation: string }>();
     const sub = subStore.subscribeTable(
@@ -40,10 +27,10 @@ describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
     const first = await tables.next((t) => t.table.version === 1);
     // Silently add a listener and bump the version; only a whole reload can see it.
     const hidden = makeTable(1, 50).listeners[0]!;
-    await raw.hset(keys.table, listenerKey(hidden), JSON.stringify(renderListener(hidden)));
-    await raw.incr(keys.tableVersion);
+    await rig.raw.hset(keys.table, listenerKey(hidden), JSON.stringify(renderListener(hidden)));
+    await rig.raw.incr(keys.tableVersion);
     assert.equal(sub.version, 1);
-    await redis.restart({ keepData: true });
+    await rig.redis.restart({ keepData: true });
     const got = await tables.next((t) => t.table.version === 2, 15_000, 'reload after reconnect');
     assert.equal(got.generation, first.generation);
     assert.equal(got.table.listeners.length, 6);
@@ -53,9 +40,8 @@ describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
 
   it('keeps the last good table when Redis comes back empty, and a client that published before writes nothing by itself', async () => {
     const prefix = uniquePrefix();
-    const pub = openRedisStore(redis, prefix);
-    const subStore = openRedisStore(redis, prefix);
-    stores.push(pub, subStore);
+    const pub = rig.open(prefix);
+    const subStore = rig.open(prefix);
     const table = makeTable(7);
     const published = await pub.publishTable(table, { term: 3 });
     const tables = new EventQueue<{ table: ForwardingTable; generation: string }>();
@@ -65,7 +51,7 @@ describe('Redis store across a Redis restart', { timeout: 60_000 }, () => {
     );
     await tables.next((t) => t.table.version === published.version);
     const reconnected = new Promise<void>((resolve) => pub.onReconnect(resolve));
-    await redis.restart(); // without SAVE: every key is gone
+    await rig.redis.restart(); // without SAVE: every key is gone
     await reconnected;
     await eventually(() => sub.stats.fullLoads >= 2, 15_000, 'the subscriber to reload after its reconnect');
     // A store client is not a leader: only the leader's loop writes again (under its term), so a
