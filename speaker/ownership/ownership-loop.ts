@@ -216,7 +216,8 @@ export class VipOwnershipLoop {
         !this.owned.has(vip) &&
         this.localFault === null &&
         this.now() >= this.settleUntil &&
-        this.now() - this.viewAt <= 2 * this.leases.timing.renewMs,
+        // A view younger than a stall long enough to lapse a live holder's lease (see stallMs).
+        this.now() - this.viewAt <= this.stallMs + this.leases.timing.renewMs,
       acquire: (vip) => this.leases.acquire(vip),
       tookOver: (vip, epoch, holder) => {
         // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
