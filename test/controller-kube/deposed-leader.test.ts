@@ -101,6 +101,7 @@ describe('a deposed leader whose write was delayed on the wire', { timeout: 60_0
     const tablesBefore = cluster.tables.events.length;
 
     // The old write reaches Redis now.
+    const releasedAt = performance.now();
     redisProxy.release();
     await eventually(
       async () =>
@@ -115,6 +116,9 @@ describe('a deposed leader whose write was delayed on the wire', { timeout: 60_0
       'the new leader’s node states stand',
     );
     const refused = old.logs.events.find((l) => l.event === 'store-write-refused');
+    console.log(
+      `controller-kube: a deposed leader's node-states write (term ${oldTerm}) held on the wire and released ${Math.round(performance.now() - releasedAt)} ms ago after term ${newTerm} wrote: ${refused ? `refused (${refused.reason})` : 'NOT refused'}; node-a ready=${(await cluster.nodeStates())?.get('node-a')?.ready}`,
+    );
     assert.deepEqual([refused?.reason, refused?.term, refused?.storeTerm], ['stale-term', oldTerm, newTerm]);
     assert.equal(
       await metric(metricsPort, 'switchyard_store_writes_refused_total{reason="stale-term"}'),
