@@ -234,8 +234,9 @@ export class L2Announcer implements Announcer {
    * by a loaded machine cannot announce past the fence.
    */
   private sendGarp(vip: string, fenceLeftMs: number): void {
-    // An unfenced caller (Infinity) still needs a number the shell can compare.
-    const until = Date.now() + Math.min(fenceLeftMs, 3_600_000);
+    // A whole number of ms for the shell's integer comparison (fences come from performance.now(),
+    // with fractions); an unfenced caller (Infinity) still needs one.
+    const until = Date.now() + Math.floor(Math.min(fenceLeftMs, 3_600_000));
     // `-U` makes it unsolicited (broadcast); arping exits 1 on "no reply", which is normal here.
     void this.opts
       .run('sh', ['-c', GARP_IF_FENCED, 'garp', String(until), this.opts.interface, vip])
