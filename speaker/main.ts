@@ -94,11 +94,11 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
       })
       .option('lease-ttl', {
         type: 'string',
-        describe: 'With the store: VIP lease and heartbeat lifetime (default 2s)',
+        describe: 'With the store: VIP lease and heartbeat lifetime (default 1500ms)',
       })
       .option('lease-renew', {
         type: 'string',
-        describe: 'With the store: how often leases are renewed (default 500ms)',
+        describe: 'With the store: how often leases are renewed (default 250ms)',
       })
       .option('retain-on-store-loss', {
         type: 'string',

@@ -22,8 +22,12 @@ export interface LeaseTiming {
   readonly marginMs: number;
 }
 
-/** Defaults: 2 s TTL renewed every 500 ms, so three renewals may fail before the 200 ms-early fence. */
-export const LEASE_DEFAULTS: LeaseTiming = { ttlMs: 2000, renewMs: 500, marginMs: 200 };
+/**
+ * Defaults: 1.5 s TTL renewed every 250 ms, so four renewals may fail before the 150 ms-early fence.
+ * The TTL is the failover time (a dead holder's lease runs out 1.25–1.5 s after its death); it is
+ * as short as a whole second of VIP address lifetime allows (`addressLifetimeS`).
+ */
+export const LEASE_DEFAULTS: LeaseTiming = { ttlMs: 1500, renewMs: 250, marginMs: 150 };
 
 /** Problems with a lease timing: renewals must fit at least twice inside the fenced lifetime. */
 export function leaseTimingProblems(t: LeaseTiming): Problem[] {
@@ -56,7 +60,7 @@ export const KERNEL_REMOVAL_SLACK_MS = 100;
  * process dies or freezes its last lifetime renewal is at most one renew interval after its last
  * lease renewal. The address must be gone before the store can expire that lease (its TTL after the
  * renewal was sent, less the drift margin): lifetime + one renew interval + slack ≤ TTL − margin.
- * Defaults: 2 s TTL, 500 ms renew, 200 ms margin → 1 s.
+ * Defaults: 1.5 s TTL, 250 ms renew, 150 ms margin → 1 s.
  */
 export function addressLifetimeS(t: LeaseTiming): number {
   return Math.max(0, Math.floor((t.ttlMs - t.marginMs - t.renewMs - KERNEL_REMOVAL_SLACK_MS) / 1000));

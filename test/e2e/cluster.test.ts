@@ -20,7 +20,7 @@ import {
 
 /** Failover repetitions (kill -9 of the owner, then restart it). */
 const FAILOVER_RUNS = 10;
-const LEASE_TTL_MS = 2000;
+const LEASE_TTL_MS = 1500;
 const REDIS_OUTAGE_MS = 30_000;
 
 function median(xs: readonly number[]): number {

@@ -29,7 +29,7 @@ const SAMPLE_MS = FULL ? 10_000 : 4000;
 const REDIS_RESTARTS = FULL ? 10 : 3;
 const LEASE_DELETIONS = FULL ? 20 : 5;
 const SERVICES = 12;
-const LEASE_TTL_MS = 2000;
+const LEASE_TTL_MS = 1500;
 /** How long a blocked event loop stays blocked. */
 const BLOCK_MS = 10_000;
 

@@ -41,7 +41,7 @@ describe('speakerSourceFrom', () => {
       nodeAddress: null,
       announce: 'l2',
       interface: 'eth0',
-      timing: { ttlMs: 2000, renewMs: 500, marginMs: 200 },
+      timing: { ttlMs: 1500, renewMs: 250, marginMs: 150 },
       handoverDelayMs: 3000,
       retainOnStoreLossMs: Number.POSITIVE_INFINITY,
     });
@@ -70,11 +70,18 @@ describe('speakerSourceFrom', () => {
       nodeName: 'n1',
       interface: 'eth0',
       leaseTtl: '1500ms',
+      leaseRenew: '500ms',
     });
     assert.deepEqual(problems(r), ['--lease-ttl flag.lease-timing']);
     // The same timing is fine where no address is added.
     assert.ok(
-      speakerSourceFrom({ redisUrl: 'redis://r', nodeName: 'n1', announce: 'none', leaseTtl: '1500ms' }).ok,
+      speakerSourceFrom({
+        redisUrl: 'redis://r',
+        nodeName: 'n1',
+        announce: 'none',
+        leaseTtl: '1500ms',
+        leaseRenew: '500ms',
+      }).ok,
     );
   });
 
