@@ -503,12 +503,7 @@ export class SwitchyardNetns {
 
   /** Nodes whose eth0 carries the VIP address now. */
   async vipHolders(): Promise<string[]> {
-    const out: string[] = [];
-    for (const n of NODES) {
-      const r = await this.net.runner(n)('ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
-      if (r.stdout.includes(` ${VIP}/32 `)) out.push(n);
-    }
-    return out;
+    return (await this.addressHolders()).get(VIP) ?? [];
   }
 
   /** Whether node `n`'s eth0 carries `vip` (the first Service's by default; IPv4 or IPv6). */
