@@ -129,11 +129,24 @@ describe('Switchyard cluster in network namespaces', { timeout: 240_000 }, () =>
     // An address that an older speaker (without address lifetimes) would have left: labelled, forever.
     const left = '198.18.0.120';
     await c.net.runner(PREFERRED)('ip', ['addr', 'add', `${left}/32`, 'dev', 'eth0', 'label', 'eth0:sy']);
-    const goneMs = await until(async () => !(await c.hasVip(PREFERRED)), 10_000, 'the VIP address to go', 50);
-    console.log(
-      `e2e: the killed speaker's VIP address was removed by the kernel ${Math.round(performance.now() - killedAt)} ms after SIGKILL`,
+    // A poll begun after the TTL that still saw the address proves it outlived the lease; a poll's
+    // own latency on a loaded machine proves nothing.
+    let lastSeenMs = 0;
+    await until(
+      async () => {
+        const at = performance.now() - killedAt;
+        if (!(await c.hasVip(PREFERRED))) return true;
+        lastSeenMs = at;
+        return false;
+      },
+      10_000,
+      'the VIP address to go',
+      50,
     );
-    assert.ok(goneMs <= LEASE_TTL_MS, `gone ${Math.round(goneMs)} ms after the kill`);
+    console.log(
+      `e2e: the killed speaker's VIP address was last seen by a poll begun ${Math.round(lastSeenMs)} ms after SIGKILL and gone by ${Math.round(performance.now() - killedAt)} ms`,
+    );
+    assert.ok(lastSeenMs <= LEASE_TTL_MS, `still there ${Math.round(lastSeenMs)} ms after the kill`);
     await until(
       async () => (await c.leaseHolder()) === successor(PREFERRED),
       10_000,

@@ -455,11 +455,13 @@ export class SwitchyardNetns {
 
   /**
    * Block the JavaScript event loop of `n`'s speaker (cluster started with `inspect`) for `ms`: a busy loop
-   * evaluated through the inspector, as a hung handler would. Resolves once the loop has started.
+   * evaluated through the inspector, as a hung handler would. Resolves once the loop has started,
+   * with the wall-clock ms at which it began (the fixture's own start-up can take a while).
    */
-  async blockEventLoop(n: string, ms: number): Promise<void> {
+  async blockEventLoop(n: string, ms: number): Promise<number> {
     const r = await this.net.runner(n, 10_000)(process.execPath, [BLOCK_LOOP, INSPECTOR, String(ms)]);
     if (r.code !== 0) throw new Error(`could not block ${n}'s event loop: ${r.stderr.trim()}`);
+    return Number(r.stdout.trim());
   }
 
   /** Start (or restart) the backend of node `n`: on every NodePort it answers each connection with `n`. */

@@ -1,7 +1,7 @@
 /**
  * Child process for the local-shortage test, run under a small RLIMIT_NOFILE: probe a healthy TCP
  * target and a healthy HTTP target until both are healthy, then take every descriptor this process
- * has left and keep probing for `fall` × 6 intervals. Prints one JSON line: the state changes seen
+ * has left and keep probing for at least `fall` × 6 intervals and six probes. Prints one JSON line: the state changes seen
  * while starved, how many probes ended `local`, and how many descriptors were taken.
  */
 import { closeSync, openSync } from 'node:fs';
@@ -47,15 +47,22 @@ checker.onChange((c) => {
   if (!starved && states.get(tcp.key) === 'healthy' && states.get(http.key) === 'healthy') {
     starved = true;
     const fds = takeEveryDescriptor();
-    setTimeout(
-      async () => {
-        const local = await localProbes();
-        for (const fd of fds) closeSync(fd);
-        checker.close();
-        process.stdout.write(`${JSON.stringify({ changesWhileStarved, local, taken: fds.length })}\n`);
-      },
-      timing.fall * timing.intervalMs * 6,
-    );
+    // Starved for at least `fall` × 6 intervals, and until six probes ended `local` (three per
+    // target, more than `fall` would need to mark each down): on a loaded machine the probes come
+    // later than their interval, so time alone does not say enough of them ran. Bounded: 10 s.
+    const until = Date.now() + 10_000;
+    const minimum = Date.now() + timing.fall * timing.intervalMs * 6;
+    const report = async (): Promise<void> => {
+      const local = await localProbes();
+      if ((Date.now() < minimum || local < 6) && Date.now() < until) {
+        setTimeout(() => void report(), timing.intervalMs);
+        return;
+      }
+      for (const fd of fds) closeSync(fd);
+      checker.close();
+      process.stdout.write(`${JSON.stringify({ changesWhileStarved, local, taken: fds.length })}\n`);
+    };
+    setTimeout(() => void report(), timing.intervalMs);
   }
 });
 checker.setTargets([tcp, http]);
