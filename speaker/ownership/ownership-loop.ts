@@ -219,6 +219,7 @@ export class VipOwnershipLoop {
         // A view younger than a stall long enough to lapse a live holder's lease (see stallMs).
         this.now() - this.viewAt <= this.stallMs + this.leases.timing.renewMs,
       acquire: (vip) => this.leases.acquire(vip),
+      sameStore: () => this.sameStore(),
       tookOver: (vip, epoch, holder) => {
         // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
         // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
@@ -413,17 +414,8 @@ export class VipOwnershipLoop {
         this.viewFailing = false;
         this.settleUntil = Math.max(this.settleUntil, this.now() + this.settleMs);
       }
-      if (this.incarnation !== null && incarnation !== this.incarnation) {
-        // Leases and registrations may be gone while their holders live: give every holder a full
-        // TTL to take its own back before anyone takes what it does not hold.
-        const waitMs = Math.max(this.settleMs, this.leases.timing.ttlMs);
-        this.settleUntil = Math.max(this.settleUntil, this.now() + waitMs);
-        this.discontinuities++;
-        this.log.warn(
-          { event: 'store-discontinuity', from: this.incarnation, to: incarnation, settleMs: waitMs },
-          'the store lost its memory (restart, failover or wipe); taking nothing new until every holder renewed',
-        );
-      }
+      // Leases and registrations may be gone while their holders live.
+      if (this.incarnation !== null && incarnation !== this.incarnation) this.discontinuity(incarnation);
       this.incarnation = incarnation;
       if (this.now() - sent > this.stallMs) {
         // An answer this slow comes from a store that stalled (frozen, failing over) long enough
@@ -445,6 +437,33 @@ export class VipOwnershipLoop {
     } finally {
       this.viewInFlight = false;
     }
+  }
+
+  /**
+   * Read the store's incarnation now; when it changed since the last view, note the discontinuity
+   * (settle for a full TTL) and answer false. A failed read answers false too.
+   */
+  private async sameStore(): Promise<boolean> {
+    try {
+      const incarnation = await this.opts.store.incarnation();
+      if (this.incarnation === null || incarnation === this.incarnation) return true;
+      this.discontinuity(incarnation);
+      return false;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The store lost its memory: give every live holder a full TTL to take its own back. */
+  private discontinuity(incarnation: string): void {
+    const waitMs = Math.max(this.settleMs, this.leases.timing.ttlMs);
+    this.settleUntil = Math.max(this.settleUntil, this.now() + waitMs);
+    this.discontinuities++;
+    this.log.warn(
+      { event: 'store-discontinuity', from: this.incarnation, to: incarnation, settleMs: waitMs },
+      'the store lost its memory (restart, failover or wipe); taking nothing new until every holder renewed',
+    );
+    this.incarnation = incarnation;
   }
 
   private setView(
