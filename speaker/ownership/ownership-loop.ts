@@ -170,8 +170,6 @@ export class VipOwnershipLoop {
   private viewAt = Number.NEGATIVE_INFINITY;
   /** Why this node cannot serve VIPs now, or null. */
   private localFault: string | null = null;
-  /** Whether the registration was removed for the current local fault. */
-  private deregistered = false;
   /** Monotonic time the last tick started; -Infinity before the first. */
   private lastTick = Number.NEGATIVE_INFINITY;
   private timer: NodeJS.Timeout | null = null;
@@ -252,7 +250,6 @@ export class VipOwnershipLoop {
       this.log.warn({ event: 'local-fault', reason }, 'this node cannot serve VIPs; giving them up');
     } else {
       this.log.info({ event: 'local-fault-cleared' }, 'this node can serve VIPs again');
-      this.deregistered = false;
       // Rejoin like a new node: look around before taking anything.
       this.settleUntil = this.now() + this.settleMs;
     }
@@ -374,13 +371,15 @@ export class VipOwnershipLoop {
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
   }
 
-  /** A tick under a local fault: withdraw and release everything, and leave the registry once. */
+  /**
+   * A tick under a local fault: withdraw and release everything, and leave the registry. Every tick
+   * while the fault lasts: a heartbeat of a tick that was running when the fault came can land
+   * after the first removal and keep this node preferred for a whole heartbeat TTL.
+   */
   private async leaveForFault(): Promise<void> {
     await Promise.allSettled([...this.owned].map(([vip, o]) => this.giveUp(vip, o, 'local-fault')));
-    if (this.deregistered) return;
     try {
       await this.opts.store.removeSpeaker(this.node);
-      this.deregistered = true;
     } catch (err) {
       this.log.debug({ event: 'deregister-failed', err }, 'could not remove the speaker registration');
     }
