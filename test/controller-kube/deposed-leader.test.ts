@@ -98,6 +98,7 @@ describe('a deposed leader whose write was delayed on the wire', { timeout: 60_0
       10_000,
       'the new leader to write the node states',
     );
+    await cluster.tableWhere((t) => t.listeners[0]?.backends.length === 1, 'the new leader’s table');
     const tablesBefore = cluster.tables.events.length;
 
     // The old write reaches Redis now.
@@ -128,15 +129,10 @@ describe('a deposed leader whose write was delayed on the wire', { timeout: 60_0
     assert.equal(await cluster.controllerTerm(), newTerm);
     // The new leader may write its table again (a store reconnect under load does that); what must
     // not land is the old leader's view, in which node-a was not Ready (no backend).
-    const since = cluster.tables.events.slice(tablesBefore - 1);
-    assert.ok(since.length > 0);
-    for (const t of since) {
-      assert.equal(
-        t.listeners[0]?.backends.length,
-        1,
-        'every table since the new leader wrote serves node-a',
-      );
+    for (const t of cluster.tables.events.slice(tablesBefore)) {
+      assert.equal(t.listeners[0]?.backends.length, 1, 'every table since the new leader’s serves node-a');
     }
+    assert.equal(cluster.tables.events.at(-1)?.listeners[0]?.backends.length, 1, 'the table serves node-a');
 
     assert.equal(await standby.stop(), 0, standby.stderr);
     await old.kill();
