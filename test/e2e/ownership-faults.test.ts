@@ -247,33 +247,49 @@ describe('one owner per VIP under faults, in network namespaces', { timeout: 600
     const vip = VIP;
     const owner = (await stableHolders(c)).get(vip)!;
     const run = c.net.runner(owner);
-    await run('ip', ['link', 'set', 'eth0', 'down']);
-    const downAt = performance.now();
-    let ms = Number.NaN;
-    let served: Probe | undefined;
+    // New clients all along (the neighbour cache flushed before each attempt), from before the fault:
+    // the first one served after the link went down dates the move without the cost of spawning a
+    // probe, which on a loaded machine took seconds and was counted as the product's.
+    const loop = c.client({
+      vip,
+      intervalMs: 100,
+      maxAttempts: 300,
+      maxMs: 30_000,
+      connectTimeoutMs: 300,
+      freshNeighbours: true,
+    });
+    let servedAfter: Attempt | undefined;
+    let downAt = Number.NaN;
     try {
-      ms = await until(
-        async () => {
-          const holder = await c.leaseHolder(vip);
-          if (holder === '' || holder === owner || !(await c.hasVip(holder, vip))) return false;
-          served = await probeAsNewClient(c, vip, downAt);
-          return served.connect?.ok === true;
-        },
-        15_000,
-        'another node to serve the VIP',
-        100,
-      );
+      await loop.next((a) => a.ok, 10_000, 'a client served before the fault');
+      await run('ip', ['link', 'set', 'eth0', 'down']);
+      downAt = Date.now();
+      try {
+        servedAfter = await loop.next(
+          (a) => a.ok && a.s >= downAt,
+          15_000,
+          'a new client served after the fault',
+        );
+      } finally {
+        await run('ip', ['link', 'set', 'eth0', 'up']);
+      }
     } finally {
-      await run('ip', ['link', 'set', 'eth0', 'up']);
+      await c.kill(loop.proc);
     }
+    const ms = servedAfter!.t - downAt;
+    const after = loop
+      .attempts()
+      .filter((a) => a.s >= downAt)
+      .map((a) => `${a.s - downAt}ms:${a.ok ? `ok(backend ${a.node})` : a.err}`);
+    const holder = await c.leaseHolder(vip);
+    const probe = await probeAsNewClient(c, vip, performance.now());
     console.log(
-      `e2e-faults: client-facing link of ${owner} down, Redis reachable: VIP served by ${await c.leaseHolder(vip)} after ${Math.round(ms)} ms`,
+      `e2e-faults: client-facing link of ${owner} down, Redis reachable: a new client served through ${holder} ${ms} ms after; attempts ${after.join(' ')}`,
     );
-    // The issue's bound is TTL + 1 s, and this test alone meets it (1.2–1.4 s). Run after the other
-    // faults of this file, CI measured about 4 s (3 runs of 4), cause not yet found (issue 11 stays
-    // open for it): until then the test holds the VIP to moving at all, within 6 s.
-    assert.ok(ms <= 6000, `${Math.round(ms)} ms`);
-    assert.deepEqual(served?.macs.length, 1);
+    assert.ok(ms <= LEASE_TTL_MS + 1000, `${ms} ms`);
+    assert.notEqual(holder, owner);
+    assert.deepEqual(probe.macs, [await c.mac(holder)], 'only the new holder answers ARP');
+    assert.equal(probe.connect?.ok, true, `a new client is served: ${probe.connect?.err}`);
     // Back up, the node rejoins; the VIP stays where it is (long handover delay).
     await stableHolders(c);
   });

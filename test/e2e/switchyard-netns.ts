@@ -489,6 +489,8 @@ export class SwitchyardNetns {
     maxMs: number;
     connectTimeoutMs?: number;
     vip?: string;
+    /** Flush the client's neighbour cache before every attempt: each one a new client. */
+    freshNeighbours?: boolean;
   }): ClientLoop {
     return new ClientLoop(
       this.proc('client', 'client', process.execPath, [
@@ -499,6 +501,7 @@ export class SwitchyardNetns {
         String(opts.connectTimeoutMs ?? 200),
         String(opts.maxMs),
         String(opts.maxAttempts),
+        ...(opts.freshNeighbours ? ['eth0'] : []),
       ]),
     );
   }
