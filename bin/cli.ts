@@ -1,14 +1,16 @@
 /**
  * The root of the `switchyard` command line: global flags and the subcommands. Each subcommand is a
- * yargs module exported by its binary's `main.ts`; logic lives in the modules those wire together.
+ * yargs module exported by its binary's `main.ts`, imported only when it runs (commands.ts); logic
+ * lives in the modules those wire together.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { formatProblem, UserError } from '../shared/errors.ts';
-import { COMMANDS as commands, GLOBAL_OPTIONS } from './commands.ts';
+import { commandsFor, GLOBAL_OPTIONS } from './commands.ts';
 import { dropUnknownEnvOptions, hideSecretEnv } from './env-options.ts';
 
 const args = hideBin(process.argv);
+const commands = await commandsFor(args);
 for (const name of dropUnknownEnvOptions(args, commands, GLOBAL_OPTIONS)) {
   process.stderr.write(`warning: ignoring ${name}: not an option of this command\n`);
 }

@@ -8,11 +8,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { COMMANDS, GLOBAL_OPTIONS } from '../../bin/commands.ts';
+import { GLOBAL_OPTIONS, loadAllCommands } from '../../bin/commands.ts';
 import { commandNames, optionNames } from '../../bin/env-options.ts';
 import { parseManifest } from '../../controller/manifest.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
+const COMMANDS = await loadAllCommands();
 const FILES = [
   'README.md',
   ...readdirSync(join(ROOT, 'docs'))
