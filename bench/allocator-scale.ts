@@ -10,8 +10,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { V1Service } from '@kubernetes/client-node';
-import { parsePools } from '../controller/pool-parse.ts';
-import { allocateAll } from '../controller/reconcile-allocations.ts';
+import { allocateAll } from '../controller/allocate/reconcile-allocations.ts';
+import { parsePools } from '../controller/pools/parse.ts';
 
 interface Row {
   services: number;

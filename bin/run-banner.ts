@@ -1,6 +1,6 @@
 /** What `switchyard run` tells a person once it is serving: each Service, its VIP, and a curl to try. */
 import type { AddressInfo } from 'node:net';
-import type { PassResult } from '../controller/reconcile.ts';
+import type { PassResult } from '../controller/loop/reconcile.ts';
 import { formatColumns } from '../shared/columns.ts';
 import type { DemoBackend } from './demo-backends.ts';
 

@@ -8,12 +8,9 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Registry } from 'prom-client';
 import type { CommandModule } from 'yargs';
-import { ControllerLoop } from '../controller/controller-loop.ts';
-import { LogWriter } from '../controller/log-writer.ts';
-import { ManifestSource } from '../controller/manifest-source.ts';
-import type { PassResult } from '../controller/reconcile.ts';
+import type { PassResult } from '../controller/loop/reconcile.ts';
+import { buildManifestController } from '../controller/main.ts';
 import { UserError } from '../shared/errors.ts';
 import { createLogger, type LogFormat } from '../shared/log.ts';
 import { parseHostPort } from '../shared/metrics-server.ts';
@@ -21,9 +18,9 @@ import { MemoryStore } from '../shared/store/memory-store.ts';
 import { PassiveAnnouncer } from '../speaker/announce/announcer.ts';
 import { ClusterSpeaker } from '../speaker/cluster-speaker.ts';
 import { speakerCap, startupConnectionCap } from '../speaker/descriptor-budget.ts';
-import { HealthChecker } from '../speaker/health/health-checker.ts';
+import { speakerParts, speakerSelf } from '../speaker/main.ts';
 import { Speaker } from '../speaker/speaker.ts';
-import { lateStatusRoute, readSpeakerView, speakerReport, statusUrlFor } from '../speaker/status-report.ts';
+import { readSpeakerView, speakerReport } from '../speaker/status-report.ts';
 import { type DemoBackends, startDemoBackends } from './demo-backends.ts';
 import { formatRunBanner } from './run-banner.ts';
 
@@ -97,7 +94,20 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const say = (line: string) => process.stdout.write(`${line}\n`);
     say(`Starting Switchyard on ${file} ...`);
 
-    const source = new ManifestSource(file, logger);
+    const store = new MemoryStore({ logger });
+    let first: PassResult | undefined;
+    const { source, loop } = buildManifestController({
+      file,
+      // No node states: in one process the single speaker stands for every node.
+      publisher: { publish: async (table) => void (await store.publishTable(table)) },
+      logger,
+      term: null,
+      // No kube-proxy here: the data plane checks the NodePorts themselves.
+      reconcile: { compile: { kubeProxyHealthPort: 0 } },
+      onPass: (r) => {
+        first ??= r;
+      },
+    });
     await source.start();
     let backends: DemoBackends | null = null;
     if (args['demo-backends'] ?? args.config === undefined) {
@@ -105,11 +115,7 @@ export const runCommand: CommandModule<object, RunArgs> = {
       backends = await startDemoBackends(nodes, services);
       say(`  demo backends: ${backends.backends.length} NodePort servers on the demo nodes`);
     }
-    const store = new MemoryStore({ logger });
-    const registry = new Registry();
-    const health = new HealthChecker({ logger, registry });
-    const status = lateStatusRoute();
-    const speaker = await Speaker.start({
+    const { registry, health, status, options } = speakerParts({
       workers: args.workers,
       maxConnections: speakerCap(startupConnectionCap('auto', 'switchyard run')),
       drainTimeoutMs: 5000,
@@ -117,19 +123,9 @@ export const runCommand: CommandModule<object, RunArgs> = {
       logger,
       logLevel: args['log-level'],
       logFormat: args['log-format'],
-      registry,
-      health,
-      jsonRoutes: status.routes,
-      onFatal: () => process.exit(1),
     });
-    const statusUrl = statusUrlFor(speaker.metricsAddress, '127.0.0.1');
-    const self = {
-      node: hostname(),
-      address: '127.0.0.1',
-      startedAt: new Date().toISOString(),
-      version: 'run',
-      ...(statusUrl !== undefined ? { statusUrl } : {}),
-    };
+    const speaker = await Speaker.start(options);
+    const self = speakerSelf(speaker, hostname(), '127.0.0.1', 'run');
     const cluster = ClusterSpeaker.start({
       store,
       speaker,
@@ -138,19 +134,6 @@ export const runCommand: CommandModule<object, RunArgs> = {
       registry,
       logger,
       settleMs: 0,
-    });
-    let first: PassResult | undefined;
-    const loop = new ControllerLoop({
-      source,
-      writer: new LogWriter(logger),
-      // No node states: in one process the single speaker stands for every node.
-      publisher: { publish: async (table) => void (await store.publishTable(table)) },
-      logger,
-      // No kube-proxy here: the data plane checks the NodePorts themselves.
-      reconcile: { compile: { kubeProxyHealthPort: 0 } },
-      onPass: (r) => {
-        first ??= r;
-      },
     });
     // One report for the whole process: the speaker's view, the loop's pools, the store's speakers.
     status.set(async () =>

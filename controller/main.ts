@@ -2,8 +2,8 @@
  * `switchyard controller`: allocates IPs and publishes the forwarding table to Redis for the
  * speakers. With `--config FILE` it reads objects from a manifest (no cluster needed); otherwise it
  * watches the Kubernetes API, writes Service and pool status and Events, and elects a leader among
- * its replicas. Thin: flags and wiring; the loop is controller-loop.ts, Kubernetes mode is
- * kube-controller.ts.
+ * its replicas. Thin: flags and wiring; the loop is loop/controller-loop.ts, Kubernetes mode is
+ * sources/kube/controller.ts.
  */
 
 import { Registry } from 'prom-client';
@@ -14,20 +14,20 @@ import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { parseHostPort, startMetricsServer } from '../shared/metrics-server.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
-import { ControllerLoop, type StoreRefusal } from './controller-loop.ts';
-import { ControllerMetrics } from './controller-metrics.ts';
-import { type ResolvedKubeConfig, resolveKubeConfig } from './kube-client.ts';
-import { KubeController, type LeaseSettings } from './kube-controller.ts';
-import { defaultIdentity, defaultLeaseNamespace, FALLBACK_LEASE_NAMESPACE } from './kube-lease.ts';
+import { ControllerLoop, type StoreRefusal, type TablePublisher } from './loop/controller-loop.ts';
 import {
   checkLeaderElectionTiming,
   DEFAULT_LEADER_ELECTION_TIMING,
   type LeaderElectionTiming,
-} from './leader-election.ts';
-import { LogWriter } from './log-writer.ts';
-import { ManifestSource } from './manifest-source.ts';
-import type { PassResult, ReconcileOptions } from './reconcile.ts';
-import { nextTerm, termPublisher } from './term-publisher.ts';
+} from './loop/leader-election.ts';
+import { LogWriter } from './loop/log-writer.ts';
+import { ControllerMetrics } from './loop/metrics.ts';
+import type { PassResult, ReconcileOptions } from './loop/reconcile.ts';
+import { nextTerm, termPublisher } from './loop/term-publisher.ts';
+import { type ResolvedKubeConfig, resolveKubeConfig } from './sources/kube/client.ts';
+import { KubeController, type LeaseSettings } from './sources/kube/controller.ts';
+import { defaultIdentity, defaultLeaseNamespace, FALLBACK_LEASE_NAMESPACE } from './sources/kube/lease.ts';
+import { ManifestSource } from './sources/manifest/source.ts';
 
 interface ControllerArgs extends RedisFlags {
   config?: string;
@@ -103,36 +103,68 @@ interface Wiring {
   readonly onStoreRefused: (reason: StoreRefusal) => void;
 }
 
+/** A manifest-mode controller, built and not started: the file's source and the loop over it. */
+export interface ManifestController {
+  readonly source: ManifestSource;
+  readonly loop: ControllerLoop;
+}
+
+/** What a manifest-mode controller is built from besides the file. */
+export interface ManifestControllerOptions extends Partial<Omit<Wiring, 'reconcile'>> {
+  readonly file: string;
+  /** Where the tables go: the store under one term, or straight to an in-process store. */
+  readonly publisher: TablePublisher;
+  readonly reconcile: ReconcileOptions;
+  readonly logger: Logger;
+  /** The loop logs under this term; null when it publishes without one. */
+  readonly term: number | null;
+  readonly onDeposed?: () => void;
+}
+
+/**
+ * The controller on a manifest file (`switchyard controller --config` and `switchyard run`):
+ * outcomes go to the log, tables to `publisher`.
+ */
+export function buildManifestController(opts: ManifestControllerOptions): ManifestController {
+  const { file, logger, term, ...loopOptions } = opts;
+  const source = new ManifestSource(file, logger);
+  const loop = new ControllerLoop({
+    ...loopOptions,
+    source,
+    writer: new LogWriter(logger),
+    logger: term === null ? logger : logger.child({ term }),
+  });
+  return { source, loop };
+}
+
 async function runManifestMode(
   args: ControllerArgs,
   file: string,
   wiring: Wiring,
   logger: Logger,
 ): Promise<void> {
-  const source = new ManifestSource(file, logger);
   const store = await openRedisStore(args, logger, { noReplay: true });
   const term = new AbortController();
-  let loop: ControllerLoop;
+  let controller: ManifestController;
   try {
     // No leader election here: one term, above the store's, so an older instance still running
     // is refused from this one's first write on.
     const number = await nextTerm(store);
-    loop = new ControllerLoop({
-      source,
-      writer: new LogWriter(logger),
+    controller = buildManifestController({
+      ...wiring,
+      file,
       publisher: termPublisher(store, number, term.signal),
-      logger: logger.child({ term: number }),
-      reconcile: wiring.reconcile,
-      onPass: wiring.onPass,
-      onStoreRefused: wiring.onStoreRefused,
+      logger,
+      term: number,
       onDeposed: () =>
         logger.error({ event: 'controller-deposed' }, 'another controller writes to this store; not writing'),
     });
-    await loop.start();
+    await controller.loop.start();
   } catch (err) {
     await store.close();
     throw err;
   }
+  const { source, loop } = controller;
   logger.info({ event: 'controller-started', source: file, store: store.target }, 'controller running');
   process.on('SIGHUP', () => source.reload());
   await untilSignalled();

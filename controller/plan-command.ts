@@ -6,9 +6,9 @@
 import type { CommandModule } from 'yargs';
 import { formatColumns } from '../shared/columns.ts';
 import { formatProblem, UserError } from '../shared/errors.ts';
-import { loadManifestFile } from './manifest-file.ts';
-import { reconcile } from './reconcile.ts';
-import { type RenderedPlan, renderPlan } from './reconcile-allocations.ts';
+import { type RenderedPlan, renderPlan } from './allocate/reconcile-allocations.ts';
+import { reconcile } from './loop/reconcile.ts';
+import { loadManifestFile } from './sources/manifest/file.ts';
 
 interface PlanArgs {
   config: string;

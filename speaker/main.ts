@@ -13,6 +13,7 @@ import { createLogger, type LogFormat, type Logger } from '../shared/log.ts';
 import { parseHostPort } from '../shared/metrics-server.ts';
 import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
+import type { SpeakerInfo } from '../shared/store/store.ts';
 import { neighbourConflictProbe } from './announce/address-conflict.ts';
 import { type Announcer, PassiveAnnouncer } from './announce/announcer.ts';
 import { execRunner } from './announce/command-runner.ts';
@@ -22,9 +23,10 @@ import { NftVipFirewall } from './announce/vip-firewall.ts';
 import { type StoreSource, speakerSourceFrom } from './cluster-flags.ts';
 import { ClusterSpeaker } from './cluster-speaker.ts';
 import { type ConnectionCap, speakerCap, startupConnectionCap } from './descriptor-budget.ts';
+import { DATA_PLANE_MODES, type DataPlaneMode } from './forward/io/choose.ts';
 import { HealthChecker } from './health/health-checker.ts';
 import { addressLifetimeS } from './ownership/lease.ts';
-import { Speaker } from './speaker.ts';
+import { Speaker, type SpeakerOptions } from './speaker.ts';
 import {
   lateStatusRoute,
   readSpeakerView,
@@ -44,6 +46,7 @@ interface SpeakerArgs extends RedisFlags {
   'handover-delay'?: string;
   'retain-on-store-loss'?: string;
   workers: number;
+  'data-plane': DataPlaneMode;
   'max-connections': string;
   'drain-timeout': string;
   'metrics-address': string;
@@ -117,6 +120,13 @@ export const speakerCommand: CommandModule<object, SpeakerArgs> = {
         describe:
           'Forwarding worker threads, each with its own SO_REUSEPORT listeners; 0 forwards in the main thread',
       })
+      .option('data-plane', {
+        type: 'string',
+        choices: DATA_PLANE_MODES,
+        default: 'auto',
+        describe:
+          "The relay's I/O: handles drives Node's libuv handles (least CPU), sockets uses net.Socket; auto: handles if its start-up self-test passes, else sockets with a warning",
+      })
       .option('max-connections', {
         type: 'string',
         default: 'auto',
@@ -168,25 +178,23 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     name: 'switchyard-speaker',
   });
   if (cap.warning !== null) logger.warn({ event: 'descriptor-budget', maxConnections: cap.max }, cap.warning);
-  const registry = new Registry();
-  const health = new HealthChecker({ logger, registry });
-  const status = lateStatusRoute();
   // Bound once the cluster speaker runs; a table-file speaker has no loop that could hang.
   let liveness: () => string | null = () => null;
-  const common = {
+  const {
+    health,
+    status,
+    options: common,
+  } = speakerParts({
     workers: args.workers,
+    dataPlane: args['data-plane'],
     maxConnections: speakerCap(cap),
     drainTimeoutMs: drainMs,
     metricsAt,
     logger,
     logLevel: args['log-level'],
     logFormat: args['log-format'],
-    registry,
-    health,
-    jsonRoutes: status.routes,
     liveness: () => liveness(),
-    onFatal: () => process.exit(1),
-  };
+  });
   if (source.value.kind === 'store') {
     await runClusterSpeaker(args, source.value, common, cap, status, logger, (check) => {
       liveness = check;
@@ -201,6 +209,7 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
     event: 'speaker-started',
     table: source.value.path,
     workers: args.workers,
+    dataPlane: speaker.dataPlane.implementation,
     ...capFields(cap, speaker.maxConnections),
     metrics: speaker.metricsAddress,
   });
@@ -208,6 +217,37 @@ async function runSpeaker(args: SpeakerArgs): Promise<void> {
   await stopSignal();
   await speaker.stop();
   process.exit(0);
+}
+
+/** What every way of running a speaker starts from: its metrics registry, health checker, `/status` route and start options. */
+export interface SpeakerParts {
+  readonly registry: Registry;
+  readonly health: HealthChecker;
+  readonly status: StatusRoute;
+  readonly options: Omit<SpeakerOptions, 'tablePath'>;
+}
+
+/** Build the parts every speaker shares (`switchyard speaker` and `switchyard run`); nothing is bound yet. */
+export function speakerParts(
+  opts: Omit<SpeakerOptions, 'tablePath' | 'registry' | 'health' | 'jsonRoutes' | 'onFatal'>,
+): SpeakerParts {
+  const registry = new Registry();
+  const health = new HealthChecker({ logger: opts.logger, registry });
+  const status = lateStatusRoute();
+  const options = { ...opts, registry, health, jsonRoutes: status.routes, onFatal: () => process.exit(1) };
+  return { registry, health, status, options };
+}
+
+/** This node as the store and `switchyard status` know it; `statusUrl` only where metrics are served. */
+export function speakerSelf(speaker: Speaker, node: string, address: string, version: string): SpeakerInfo {
+  const statusUrl = statusUrlFor(speaker.metricsAddress, address);
+  return {
+    node,
+    address,
+    startedAt: new Date().toISOString(),
+    version,
+    ...(statusUrl !== undefined ? { statusUrl } : {}),
+  };
 }
 
 /** The `speaker-started` fields that say which connection cap the speaker runs with (`max`) and why. */
@@ -253,7 +293,7 @@ function nodeAddressOf(iface: string | null, vips: ReadonlySet<string>): string 
 async function runClusterSpeaker(
   args: SpeakerArgs,
   src: StoreSource,
-  common: Omit<Parameters<typeof Speaker.start>[0], 'tablePath'>,
+  common: Omit<SpeakerOptions, 'tablePath'>,
   cap: ConnectionCap,
   status: StatusRoute,
   logger: Logger,
@@ -289,14 +329,7 @@ async function runClusterSpeaker(
     throw err;
   });
   const address = src.nodeAddress ?? nodeAddressOf(src.interface, announcer.announced());
-  const statusUrl = statusUrlFor(speaker.metricsAddress, address);
-  const self = {
-    node: src.node,
-    address,
-    startedAt: new Date().toISOString(),
-    version: packageVersion(),
-    ...(statusUrl !== undefined ? { statusUrl } : {}),
-  };
+  const self = speakerSelf(speaker, src.node, address, packageVersion());
   const cluster = ClusterSpeaker.start({
     store,
     speaker,
@@ -327,6 +360,7 @@ async function runClusterSpeaker(
     leaseRenewMs: src.timing.renewMs,
     addressLifetimeS: src.announce === 'l2' ? lifetimeS : undefined,
     workers: args.workers,
+    dataPlane: speaker.dataPlane.implementation,
     ...capFields(cap, speaker.maxConnections),
     metrics: speaker.metricsAddress,
   });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ClusterObjectsCache, type KubeCollections } from '../../controller/kube-cluster-objects.ts';
+import { type ClusterObjects, reconcile } from '../../controller/loop/reconcile.ts';
 import {
   type KubeObjectMeta,
   toKubeEndpointSlice,
@@ -15,9 +15,9 @@ import {
   toKubeNamespace,
   toKubeNode,
   toKubeService,
-} from '../../controller/kube-objects.ts';
-import { loadManifestFile } from '../../controller/manifest-file.ts';
-import { type ClusterObjects, reconcile } from '../../controller/reconcile.ts';
+} from '../../controller/model/objects.ts';
+import { ClusterObjectsCache, type KubeCollections } from '../../controller/sources/kube/cluster-objects.ts';
+import { loadManifestFile } from '../../controller/sources/manifest/file.ts';
 
 function byKey<T extends KubeObjectMeta>(raws: readonly unknown[], convert: (r: unknown) => T | null) {
   const m = new Map<string, T>();

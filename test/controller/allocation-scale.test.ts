@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { parsePools } from '../../controller/pool-parse.ts';
-import { allocateAll } from '../../controller/reconcile-allocations.ts';
+import { allocateAll } from '../../controller/allocate/reconcile-allocations.ts';
+import { parsePools } from '../../controller/pools/parse.ts';
 import { parseIp } from '../../shared/ip.ts';
 import { poolObject, service } from './objects.ts';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Allocator } from '../../controller/allocator.ts';
+import { Allocator } from '../../controller/allocate/allocator.ts';
 import { pools, request } from './objects.ts';
 import { runTable } from './scenario-table.ts';
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Allocator } from '../../controller/allocator.ts';
-import type { Pool } from '../../controller/pool.ts';
-import { allocateAll } from '../../controller/reconcile-allocations.ts';
+import { Allocator } from '../../controller/allocate/allocator.ts';
+import { allocateAll } from '../../controller/allocate/reconcile-allocations.ts';
+import type { Pool } from '../../controller/pools/pool.ts';
 import { parseIp } from '../../shared/ip.ts';
 import { namespace, type PoolSpec, pools, request, type ServiceSpec, service } from './objects.ts';
 

@@ -9,10 +9,14 @@ import { appendFileSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ControllerLoop, type StoreRefusal, type TablePublisher } from '../../controller/controller-loop.ts';
-import { LogWriter } from '../../controller/log-writer.ts';
-import { ManifestSource } from '../../controller/manifest-source.ts';
-import { termPublisher } from '../../controller/term-publisher.ts';
+import {
+  ControllerLoop,
+  type StoreRefusal,
+  type TablePublisher,
+} from '../../controller/loop/controller-loop.ts';
+import { LogWriter } from '../../controller/loop/log-writer.ts';
+import { termPublisher } from '../../controller/loop/term-publisher.ts';
+import { ManifestSource } from '../../controller/sources/manifest/source.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { MemoryBackend } from '../../shared/store/memory-backend.ts';
 import { MemoryStore } from '../../shared/store/memory-store.ts';

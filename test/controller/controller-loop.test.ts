@@ -3,9 +3,13 @@ import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ControllerLoop, type OutcomeWriter, type TablePublisher } from '../../controller/controller-loop.ts';
-import { ManifestSource } from '../../controller/manifest-source.ts';
-import type { PoolStatus, ServiceOutcome } from '../../controller/reconcile-allocations.ts';
+import type { PoolStatus, ServiceOutcome } from '../../controller/allocate/reconcile-allocations.ts';
+import {
+  ControllerLoop,
+  type OutcomeWriter,
+  type TablePublisher,
+} from '../../controller/loop/controller-loop.ts';
+import { ManifestSource } from '../../controller/sources/manifest/source.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 

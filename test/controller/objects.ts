@@ -4,10 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import type { V1Namespace, V1Service } from '@kubernetes/client-node';
-import type { Pool } from '../../controller/pool.ts';
-import { parsePools } from '../../controller/pool-parse.ts';
-import type { AllocationRequest } from '../../controller/service-request.ts';
-import { readService } from '../../controller/service-request.ts';
+import { parsePools } from '../../controller/pools/parse.ts';
+import type { Pool } from '../../controller/pools/pool.ts';
+import type { AllocationRequest } from '../../controller/services/request.ts';
+import { readService } from '../../controller/services/request.ts';
 
 /** Spec fields of a test pool. */
 export interface PoolSpec {

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import ipaddr from 'ipaddr.js';
-import { compileSelector, selectorMatches } from '../../controller/label-selector.ts';
-import { parsePools } from '../../controller/pool-parse.ts';
+import { compileSelector, selectorMatches } from '../../controller/pools/label-selector.ts';
+import { parsePools } from '../../controller/pools/parse.ts';
 import {
   countBuggyIPv4,
   formatIp,

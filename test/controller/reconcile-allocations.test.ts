@@ -6,8 +6,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { parsePools } from '../../controller/pool-parse.ts';
-import { type AllocationPlan, allocateAll, renderPlan } from '../../controller/reconcile-allocations.ts';
+import {
+  type AllocationPlan,
+  allocateAll,
+  renderPlan,
+} from '../../controller/allocate/reconcile-allocations.ts';
+import { parsePools } from '../../controller/pools/parse.ts';
 import { namespace, type PoolSpec, poolObject, type ServiceSpec, service } from './objects.ts';
 
 interface Step {

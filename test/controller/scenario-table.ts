@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Allocator } from '../../controller/allocator.ts';
-import type { Pool } from '../../controller/pool.ts';
+import { Allocator } from '../../controller/allocate/allocator.ts';
+import type { Pool } from '../../controller/pools/pool.ts';
 import { parseIp } from '../../shared/ip.ts';
 import { request, type ServiceSpec } from './objects.ts';
 

@@ -14,7 +14,7 @@ import {
   type CompileOptionsInput,
   compileTable,
   resolveCompileOptions,
-} from '../../controller/table-compiler.ts';
+} from '../../controller/table/compiler.ts';
 import { type Listener, listenerKey } from '../../shared/model.ts';
 import { parseTable } from '../../shared/table-parse.ts';
 import { renderTable } from '../../shared/table-render.ts';

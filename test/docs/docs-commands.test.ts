@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { GLOBAL_OPTIONS, loadAllCommands } from '../../bin/commands.ts';
 import { commandNames, optionNames } from '../../bin/env-options.ts';
-import { parseManifest } from '../../controller/manifest.ts';
+import { parseManifest } from '../../controller/sources/manifest/parse.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const COMMANDS = await loadAllCommands();

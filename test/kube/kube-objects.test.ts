@@ -8,7 +8,7 @@ import {
   toKubeIPAddressPool,
   toKubeNode,
   toKubeService,
-} from '../../controller/kube-objects.ts';
+} from '../../controller/model/objects.ts';
 
 const rawService = {
   apiVersion: 'v1',

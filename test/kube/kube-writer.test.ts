@@ -7,9 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type KubeClients, loadKubeConfig, makeKubeClients } from '../../controller/kube-client.ts';
-import { EventRecorder } from '../../controller/kube-events.ts';
-import { ALLOCATED_FROM_POOL_ANNOTATION, KubeWriter } from '../../controller/kube-writer.ts';
+import { type KubeClients, loadKubeConfig, makeKubeClients } from '../../controller/sources/kube/client.ts';
+import { EventRecorder } from '../../controller/sources/kube/events.ts';
+import { ALLOCATED_FROM_POOL_ANNOTATION, KubeWriter } from '../../controller/sources/kube/writer.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
 

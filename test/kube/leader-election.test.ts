@@ -8,8 +8,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { loadKubeConfig, makeKubeClients } from '../../controller/kube-client.ts';
-import { KubeLeaseStore } from '../../controller/kube-lease.ts';
 import {
   checkLeaderElectionTiming,
   LeaderElector,
@@ -17,7 +15,9 @@ import {
   type LeaseRecord,
   type LeaseStore,
   type LeaseWrite,
-} from '../../controller/leader-election.ts';
+} from '../../controller/loop/leader-election.ts';
+import { loadKubeConfig, makeKubeClients } from '../../controller/sources/kube/client.ts';
+import { KubeLeaseStore } from '../../controller/sources/kube/lease.ts';
 import { UserError } from '../../shared/errors.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';

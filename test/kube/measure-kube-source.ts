@@ -8,8 +8,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadKubeConfig, makeKubeClients } from '../../controller/kube-client.ts';
-import { KubeSource } from '../../controller/kube-source.ts';
+import { loadKubeConfig, makeKubeClients } from '../../controller/sources/kube/client.ts';
+import { KubeSource } from '../../controller/sources/kube/source.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
 

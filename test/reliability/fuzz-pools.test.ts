@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { parsePools } from '../../controller/pool-parse.ts';
+import { parsePools } from '../../controller/pools/parse.ts';
 import { assertProblem, fuzzParameters, fuzzSeed } from './fuzz.ts';
 import { report, scaled } from './scale.ts';
 

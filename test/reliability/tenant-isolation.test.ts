@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
-import { type ClusterObjects, type PassResult, reconcile } from '../../controller/reconcile.ts';
+import { type ClusterObjects, type PassResult, reconcile } from '../../controller/loop/reconcile.ts';
 import { report } from './scale.ts';
 
 function pool(name: string, addresses: string[], namespaces: string[]): Record<string, unknown> {
