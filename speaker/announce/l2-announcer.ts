@@ -1,7 +1,7 @@
 /**
  * Layer-2 announcement: the VIP's owner adds the address to an interface and tells its neighbours
- * (gratuitous ARP for IPv4; for IPv6 the kernel's unsolicited neighbour advertisement, see
- * docs/announcement.md), so switches and hosts send the VIP's frames to this node.
+ * (gratuitous ARP with `arping` for IPv4, an unsolicited neighbour advertisement with `na6` for IPv6;
+ * see docs/announcement.md), so switches and hosts send the VIP's frames to this node.
  *
  * Every VIP address is added with a short kernel lifetime (`valid_lft`/`preferred_lft`) that the
  * speaker renews several times a second (`keepAlive`). The kernel itself removes the address, and
@@ -33,11 +33,14 @@ export interface L2Options {
   /** Kernel lifetime of a VIP address in whole seconds (`addressLifetimeS` of the lease timing). */
   readonly lifetimeS: number;
   readonly logger: Logger;
-  /** Gratuitous ARPs sent per announcement: one at once, the rest `garpIntervalMs` apart. */
-  readonly garpCount?: number;
-  readonly garpIntervalMs?: number;
+  /**
+   * Gratuitous ARPs (IPv6: unsolicited neighbour advertisements) sent when a VIP is announced: one at
+   * once, the rest `burstIntervalMs` apart.
+   */
+  readonly burstCount?: number;
+  readonly burstIntervalMs?: number;
   /** Then one more every this long while the VIP stays announced and fenced; 0: never. */
-  readonly garpRepeatMs?: number;
+  readonly repeatMs?: number;
   /** Skip the capability check (tests that run the commands in a namespace as root). */
   readonly skipCapabilityCheck?: boolean;
 }
@@ -51,14 +54,26 @@ function localAddresses(): Set<string> {
   return out;
 }
 
-/** Default `garpRepeatMs`: kube-vip repeats every 3 s, MetalLB never; 10 s costs little. */
-export const GARP_REPEAT_MS = 10_000;
+/** Default `repeatMs`: kube-vip repeats every 3 s, MetalLB never; 10 s costs little. */
+export const ANNOUNCE_REPEAT_MS = 10_000;
 
 /** Exit code of `GARP_IF_FENCED` when the fence had passed and nothing was sent. */
 const FENCE_PASSED = 3;
 
-/** `sh -c` script: $1 fence end (wall ms), $2 interface, $3 VIP; arping only while $1 is ahead. */
-const GARP_IF_FENCED = `[ "$(date +%s%3N)" -lt "$1" ] || exit ${FENCE_PASSED}; exec arping -q -U -c 1 -i "$2" -S "$3" "$3"`;
+/** `sh -c` prologue: $1 is the fence's end (wall ms); exits unless it is still ahead. */
+const WHILE_FENCED = `[ "$(date +%s%3N)" -lt "$1" ] || exit ${FENCE_PASSED}`;
+
+/**
+ * The announcement of each family, as `sh -c` scripts: $1 fence end, $2 interface, $3 VIP.
+ * IPv4: a gratuitous ARP (`-U`: unsolicited, broadcast). IPv6: an unsolicited neighbour advertisement
+ * to all nodes with the override flag and this interface's MAC as the target link-layer address
+ * (`na6` of the IPv6 Toolkit), which replaces the entry of a neighbour that has the VIP cached, as
+ * RFC 4861 section 7.2.6 describes. The kernel sends none for a `nodad` address.
+ */
+const ANNOUNCE_IF_FENCED = {
+  4: `${WHILE_FENCED}; exec arping -q -U -c 1 -i "$2" -S "$3" "$3"`,
+  6: `${WHILE_FENCED}; exec na6 -i "$2" -s "$3" -d ff02::1 -t "$3" -o -e`,
+} as const;
 
 /** The fence of callers that own the VIP without a lease (tests, single-process mode). */
 const unfenced: Fence = () => Number.POSITIVE_INFINITY;
@@ -68,13 +83,13 @@ interface IpAddrJson {
   addr_info?: { family?: string; local?: string; prefixlen?: number; label?: string; nodad?: boolean }[];
 }
 
-/** Announces VIPs on one interface with `ip addr` and `arping`. */
+/** Announces VIPs on one interface with `ip addr`, `arping` and `na6`. */
 export class L2Announcer implements Announcer {
   readonly mode = 'l2' as const;
   private readonly opts: L2Options;
   private readonly label: string;
   private readonly vips = new Set<string>();
-  /** Pending repeat of gratuitous ARPs per VIP; cleared on withdraw. */
+  /** Pending repeat of announcements per VIP; cleared on withdraw. */
   private readonly bursts = new Map<string, NodeJS.Timeout>();
   private readonly ip: IpBatch;
   private keeping: Promise<unknown> | null = null;
@@ -192,13 +207,13 @@ export class L2Announcer implements Announcer {
   }
 
   /**
-   * Send a burst of gratuitous ARPs for an address this announcer added (IPv4; for IPv6 the kernel
-   * advertises), then one every `garpRepeatMs` while it stays, so caches that missed the burst
-   * converge. A new burst replaces one still running.
+   * Send a burst of announcements for an address this announcer added (gratuitous ARP for IPv4, an
+   * unsolicited neighbour advertisement for IPv6), then one every `repeatMs` while it stays, so
+   * caches that missed the burst converge. A new burst replaces one still running.
    */
   advertise(vip: string, fence: Fence = unfenced): void {
     const ip = parseIp(vip);
-    if (ip?.family !== 4 || !this.vips.has(ip.text)) return;
+    if (!ip || !this.vips.has(ip.text)) return;
     const pending = this.bursts.get(ip.text);
     if (pending) clearTimeout(pending);
     this.bursts.delete(ip.text);
@@ -206,48 +221,50 @@ export class L2Announcer implements Announcer {
       { event: 'vip-announced', vip: ip.text, interface: this.opts.interface },
       'announcing VIP',
     );
-    this.garpBurst(ip.text, this.opts.garpCount ?? 3, fence);
+    this.burst(ip.text, ip.family, this.opts.burstCount ?? 3, fence);
   }
 
-  private garpBurst(vip: string, remaining: number, fence: Fence): void {
+  private burst(vip: string, family: 4 | 6, remaining: number, fence: Fence): void {
     const left = fence();
     if (!this.vips.has(vip) || left <= 0) {
       this.bursts.delete(vip);
       return;
     }
-    this.sendGarp(vip, left);
+    this.sendAnnouncement(vip, family, left);
     // The burst, then one now and then while the VIP stays.
     const inBurst = remaining > 1;
-    const next = inBurst ? (this.opts.garpIntervalMs ?? 1000) : (this.opts.garpRepeatMs ?? GARP_REPEAT_MS);
+    const next = inBurst ? (this.opts.burstIntervalMs ?? 1000) : (this.opts.repeatMs ?? ANNOUNCE_REPEAT_MS);
     if (next <= 0) {
       this.bursts.delete(vip);
       return;
     }
-    const t = setTimeout(() => this.garpBurst(vip, inBurst ? remaining - 1 : 1, fence), next);
+    const t = setTimeout(() => this.burst(vip, family, inBurst ? remaining - 1 : 1, fence), next);
     t.unref();
     this.bursts.set(vip, t);
   }
 
   /**
-   * One gratuitous ARP, sent only if the fence still holds when arping is about to run: the child
-   * compares the wall clock with the fence's end right before it execs arping, so a spawn delayed
-   * by a loaded machine cannot announce past the fence.
+   * One announcement, sent only if the fence still holds when the tool is about to run: the child
+   * compares the wall clock with the fence's end right before it execs arping or na6, so a spawn
+   * delayed by a loaded machine cannot announce past the fence.
    */
-  private sendGarp(vip: string, fenceLeftMs: number): void {
+  private sendAnnouncement(vip: string, family: 4 | 6, fenceLeftMs: number): void {
     // A whole number of ms for the shell's integer comparison (fences come from performance.now(),
     // with fractions); an unfenced caller (Infinity) still needs one.
     const until = Date.now() + Math.floor(Math.min(fenceLeftMs, 3_600_000));
-    // `-U` makes it unsolicited (broadcast); arping exits 1 on "no reply", which is normal here.
+    // arping exits 1 on "no reply", which is normal for an unsolicited ARP; na6 exits 0 when sent.
+    const worstFine = family === 4 ? 1 : 0;
+    const what = family === 4 ? 'gratuitous ARP' : 'unsolicited neighbour advertisement';
     void this.opts
-      .run('sh', ['-c', GARP_IF_FENCED, 'garp', String(until), this.opts.interface, vip])
+      .run('sh', ['-c', ANNOUNCE_IF_FENCED[family], 'announce', String(until), this.opts.interface, vip])
       .then((r) => {
         if (r.code === FENCE_PASSED) {
           this.opts.logger.debug(
             { event: 'garp-fenced', vip },
-            'the fence passed before the gratuitous ARP went out',
+            `the fence passed before the ${what} went out`,
           );
-        } else if (r.code > 1) {
-          this.opts.logger.warn({ event: 'garp-failed', vip, err: r.stderr.trim() }, 'gratuitous ARP failed');
+        } else if (r.code > worstFine) {
+          this.opts.logger.warn({ event: 'garp-failed', vip, err: r.stderr.trim() }, `${what} failed`);
         }
       });
   }

@@ -5,6 +5,7 @@ import { L2Announcer, type L2Options } from '../../speaker/announce/l2-announcer
 import { NetnsCluster } from '../harness/netns.ts';
 
 const VIP = '198.18.0.100';
+const VIP6 = '2001:2::100';
 
 /** MACs that answered an ARP request for `ip` from `host`, via arping. */
 async function arpAnswers(cluster: NetnsCluster, host: string, ip: string): Promise<string[]> {
@@ -18,16 +19,21 @@ async function hasAddress(cluster: NetnsCluster, host: string, ip: string): Prom
   return r.stdout.includes(` ${ip}/`);
 }
 
-/** Poll the client's neighbour entry for VIP until it names `mac`; the ms it took (bounded). */
-async function entryBecomes(cluster: NetnsCluster, mac: string, timeoutMs: number): Promise<number> {
+/** Poll the client's neighbour entry for `vip` until it names `mac`; the ms it took (bounded). */
+async function entryBecomes(
+  cluster: NetnsCluster,
+  mac: string,
+  timeoutMs: number,
+  vip = VIP,
+): Promise<number> {
   const start = performance.now();
   let entry = '';
   while (performance.now() - start < timeoutMs) {
-    entry = (await cluster.runner('client')('ip', ['neigh', 'show', VIP, 'dev', 'eth0'])).stdout;
+    entry = (await cluster.runner('client')('ip', ['neigh', 'show', vip, 'dev', 'eth0'])).stdout;
     if (entry.includes(mac)) return performance.now() - start;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`the client's entry for ${VIP} never named ${mac}: ${entry}`);
+  throw new Error(`the client's entry for ${vip} never named ${mac}: ${entry}`);
 }
 
 async function macOf(cluster: NetnsCluster, host: string): Promise<string> {
@@ -43,8 +49,8 @@ function announcer(cluster: NetnsCluster, host: string, opts: Partial<L2Options>
     startChild: cluster.lineChildren(host),
     lifetimeS: 60,
     logger: silentLogger(),
-    garpCount: 1,
-    garpIntervalMs: 100,
+    burstCount: 1,
+    burstIntervalMs: 100,
     ...opts,
   });
 }
@@ -52,7 +58,7 @@ function announcer(cluster: NetnsCluster, host: string, opts: Partial<L2Options>
 describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   let cluster: NetnsCluster;
   before(async () => {
-    cluster = await NetnsCluster.create(['client', 'n1', 'n2']);
+    cluster = await NetnsCluster.create(['client', 'n1', 'n2'], { ipv6: true });
   });
   after(async () => {
     await cluster?.destroy();
@@ -99,7 +105,7 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
   });
 
   it('repeats the gratuitous ARP while it owns the VIP, so a client whose cache missed the burst converges', async () => {
-    const a = announcer(cluster, 'n1', { garpRepeatMs: 400 });
+    const a = announcer(cluster, 'n1', { repeatMs: 400 });
     const client = cluster.runner('client');
     const n1mac = await macOf(cluster, 'n1');
     const n2mac = await macOf(cluster, 'n2');
@@ -134,6 +140,54 @@ describe('L2Announcer in a namespace cluster', { timeout: 60_000 }, () => {
     } finally {
       await a.close();
       await client('ip', ['neigh', 'flush', 'dev', 'eth0']);
+    }
+  });
+
+  it("moves a client's IPv6 neighbour entry to the new owner with an unsolicited neighbour advertisement", async () => {
+    const a = announcer(cluster, 'n1');
+    const client = cluster.runner('client');
+    const n1mac = await macOf(cluster, 'n1');
+    const n2mac = await macOf(cluster, 'n2');
+    try {
+      // The client still points at the old owner, as one that spoke to the VIP before a failover.
+      await client('ip', [
+        '-6',
+        'neigh',
+        'replace',
+        VIP6,
+        'lladdr',
+        n2mac,
+        'dev',
+        'eth0',
+        'nud',
+        'reachable',
+      ]);
+      const deadline = performance.now() + 60_000;
+      await a.announce(VIP6, () => deadline - performance.now());
+      const ms = await entryBecomes(cluster, n1mac, 3000, VIP6);
+      console.log(
+        `l2: the client's IPv6 entry named the new owner ${Math.round(ms)} ms after the announcement`,
+      );
+    } finally {
+      await a.close();
+      await client('ip', ['-6', 'neigh', 'flush', 'dev', 'eth0']);
+    }
+  });
+
+  it('sends no unsolicited neighbour advertisement once the fence has passed', async () => {
+    const a = announcer(cluster, 'n1');
+    const client = cluster.runner('client');
+    const n2mac = await macOf(cluster, 'n2');
+    try {
+      await a.addAddress(VIP6);
+      await client('ip', ['-6', 'neigh', 'replace', VIP6, 'lladdr', n2mac, 'dev', 'eth0', 'nud', 'stale']);
+      a.advertise(VIP6, () => 1);
+      await new Promise((r) => setTimeout(r, 800));
+      const entry = (await client('ip', ['-6', 'neigh', 'show', VIP6, 'dev', 'eth0'])).stdout;
+      assert.match(entry, new RegExp(n2mac), `no advertisement moved the entry: ${entry}`);
+    } finally {
+      await a.close();
+      await client('ip', ['-6', 'neigh', 'flush', 'dev', 'eth0']);
     }
   });
 
