@@ -32,12 +32,13 @@ RUN npm run build && test -f dist/bin/cli.js
 
 # --- runtime ------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
-# iproute2 (ip), arping and nftables (nft): the speaker's l2 announcement and VIP firewall; ndisc6:
-# the IPv6 neighbour probe of a VIP kept while the store is away.
-# tini as PID 1 forwards SIGTERM to Node and reaps the short-lived ip/arping/nft/ndisc6 children.
+# iproute2 (ip), arping and nftables (nft): the speaker's l2 announcement and VIP firewall; ipv6toolkit
+# (na6): the unsolicited neighbour advertisement of an IPv6 VIP; ndisc6: the IPv6 neighbour probe of
+# a VIP kept while the store is away.
+# tini as PID 1 forwards SIGTERM to Node and reaps the short-lived ip/arping/na6/nft/ndisc6 children.
 # npm, npx and corepack are removed: nothing at run time installs packages.
 RUN apt-get update \
-  && apt-get install -y --no-install-recommends iproute2 arping nftables ndisc6 tini \
+  && apt-get install -y --no-install-recommends iproute2 arping ipv6toolkit nftables ndisc6 tini \
   && rm -rf /var/lib/apt/lists/* \
     /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
     /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg \
