@@ -28,6 +28,7 @@ export class SpeakerMetrics {
   readonly #tableApplies: Counter;
   readonly #tableRefusals: Counter;
   readonly #bindFailures: Counter<ListenerLabel>;
+  readonly #dataPlane: Gauge<'implementation' | 'reason'>;
   readonly #sources: MetricsSources;
   #inFlight: Promise<ListenerStatsEntry[]> | null = null;
 
@@ -194,6 +195,18 @@ export class SpeakerMetrics {
       labelNames: LISTENER_LABELS,
       registers,
     });
+    this.#dataPlane = new Gauge({
+      name: 'switchyard_data_plane_info',
+      help: 'Always 1: which implementation of the relay I/O forwards (handles, sockets) and why (flag, self-test-passed, self-test-failed).',
+      labelNames: ['implementation', 'reason'],
+      registers,
+    });
+  }
+
+  /** The data plane's implementation was chosen (once, at start). */
+  dataPlaneChosen(implementation: string, reason: string): void {
+    this.#dataPlane.reset();
+    this.#dataPlane.set({ implementation, reason }, 1);
   }
 
   /** A table was applied. */

@@ -20,6 +20,7 @@ import {
 import { type ForwardingTable, type Listener, listenerKey } from '../shared/model.ts';
 import { missingCapabilities } from './announce/capabilities.ts';
 import type { BindReport } from './forward/forwarder.ts';
+import { chooseRelayIo, type DataPlaneChoice, type DataPlaneMode } from './forward/io/choose.ts';
 import { current, limitMax, newCounterCell, newLimitCell, setLimitMax } from './forward/shared-limit.ts';
 import { type HealthSource, healthTargets } from './health/health-target.ts';
 import { SpeakerMetrics } from './metrics.ts';
@@ -35,6 +36,8 @@ export interface SpeakerOptions {
   readonly tablePath?: string;
   /** Worker threads; 0 forwards in the main thread. */
   readonly workers: number;
+  /** Which implementation of the relay's I/O forwards (`--data-plane`, io/choose.ts); auto by default. */
+  readonly dataPlane?: DataPlaneMode;
   /**
    * Open connections per speaker over all listeners; 0 is unlimited. A function is asked again on
    * every table apply with the number of other sockets the table makes the speaker hold (one per
@@ -94,6 +97,7 @@ export class Speaker {
   readonly #opts: SpeakerOptions;
   readonly #log: Logger;
   readonly #plane: DataPlane;
+  readonly #dataPlane: DataPlaneChoice;
   readonly #metrics: SpeakerMetrics;
   readonly #counters = new Map<string, Int32Array>();
   /** Speaker-wide open connections and their cap, shared with every worker. */
@@ -111,17 +115,24 @@ export class Speaker {
   #queue: Promise<unknown> = Promise.resolve();
   #stopping: Promise<void> | null = null;
 
-  private constructor(opts: SpeakerOptions, plane: DataPlane, speakerLimit: Int32Array) {
+  private constructor(
+    opts: SpeakerOptions,
+    plane: DataPlane,
+    dataPlane: DataPlaneChoice,
+    speakerLimit: Int32Array,
+  ) {
     this.#opts = opts;
     this.#speakerLimit = speakerLimit;
     this.#log = opts.logger;
     this.#plane = plane;
+    this.#dataPlane = dataPlane;
     this.#portStart = opts.unprivilegedPortStart ?? unprivilegedPortStart();
     this.#metrics = new SpeakerMetrics(opts.registry, {
       stats: () => plane.stats(),
       health: () => opts.health.snapshot(),
       connections: () => ({ active: current(speakerLimit), max: limitMax(speakerLimit) }),
     });
+    this.#metrics.dataPlaneChosen(dataPlane.implementation, dataPlane.reason);
   }
 
   /**
@@ -143,6 +154,8 @@ export class Speaker {
         opts.onFatal?.(err);
       },
     };
+    // Chosen once, in this thread; the workers load the same implementation.
+    const dataPlane = await chooseRelayIo(opts.dataPlane ?? 'auto', { logger: opts.logger });
     const plane: DataPlane =
       opts.workers > 0
         ? await WorkerPlane.start({
@@ -152,9 +165,10 @@ export class Speaker {
             logFormat: opts.logFormat ?? 'json',
             speakerLimit,
             events,
+            implementation: dataPlane.implementation,
           })
-        : new LocalPlane({ logger: opts.logger, events, speakerLimit });
-    const speaker = new Speaker(opts, plane, speakerLimit);
+        : new LocalPlane({ logger: opts.logger, events, speakerLimit, io: dataPlane.io });
+    const speaker = new Speaker(opts, plane, dataPlane, speakerLimit);
     opts.health.onChange((change) => plane.setHealth([change]));
     try {
       await speaker.#apply(first.table, first.text, 'start', undefined);
@@ -189,6 +203,11 @@ export class Speaker {
   /** The listeners the data plane has now: the served table less those a bind filter left out. */
   get bound(): ForwardingTable {
     return this.#bound;
+  }
+
+  /** Which implementation of the relay's I/O forwards, and why. */
+  get dataPlane(): Pick<DataPlaneChoice, 'implementation' | 'reason'> {
+    return { implementation: this.#dataPlane.implementation, reason: this.#dataPlane.reason };
   }
 
   /** The data plane (tests look inside the in-process one). */

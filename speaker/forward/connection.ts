@@ -1,33 +1,20 @@
 /**
- * One proxied TCP connection: the accepted client handle, connect attempts to backends (with retry
- * on another backend), and the two relay directions with backpressure, half-close and reset
- * propagation. Both sides are libuv handles driven directly (tcp-handles.ts), not `net.Socket`s.
- * Everything per chunk happens in `relay`: no closures, timers, promises or logging; timeouts are
- * checked by the thread's sweeper through `sweep`.
- *
- * Handle events reach the connection through shared callbacks (proxy-handle.ts), so a connection
- * creates no closures. Request objects exist only while a request is in flight: a connect, a
- * shutdown, and a write only if the kernel did not take it at once.
+ * One proxied TCP connection: the accepted client, connect attempts to backends (with retry on
+ * another backend), and the two relay directions with backpressure, half-close and reset
+ * propagation. Both sides go through the relay's I/O (io/relay-io.ts), whichever implementation the
+ * speaker chose. Everything per chunk happens in `relay`: no closures, timers, promises or logging;
+ * timeouts are checked by the thread's sweeper through `sweep`.
  */
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Listener } from '../../shared/model.ts';
 import type { BackendSlot, Picker } from '../balance/picker.ts';
 import { isLocalErrorCode } from '../local-errors.ts';
+import { type RelayIo, type RelayOwner, type RelaySide, UV_ETIMEDOUT } from './io/relay-io.ts';
 import type { ListenerStats } from './listener-stats.ts';
-import {
-  abandon,
-  adopt,
-  type HandleOwner,
-  onConnect,
-  type ProxyHandle,
-  resetClient,
-  write,
-} from './proxy-handle.ts';
 import { proxyHeader } from './proxy-protocol.ts';
 import {
   BULK_BUFFER_SIZE,
-  copyFromLanding,
   LANDING,
   READ_BUFFER_SIZE,
   releaseBuffer,
@@ -35,7 +22,6 @@ import {
   takeBulkBuffer,
 } from './read-buffers.ts';
 import { coarseClock } from './sweeper.ts';
-import { newTcpHandle, ShutdownWrap, TCPConnectWrap, type TcpHandle } from './tcp-handles.ts';
 
 /** What a connection needs from the listener that accepted it. */
 export interface ConnectionOwner {
@@ -43,14 +29,13 @@ export interface ConnectionOwner {
   readonly stats: ListenerStats;
   /** The current picker; it may be replaced between attempts when health changes. */
   readonly picker: Picker;
+  /** The relay's I/O. */
+  readonly io: RelayIo;
   /** A connect to `slot` failed: passive health, reported at once. */
   connectFailed(slot: BackendSlot): void;
-  /** Both handles are closed: unlink the connection and release its limits. */
+  /** Both sides are closed: unlink the connection and release its limits. */
   closed(conn: Connection): void;
 }
-
-/** libuv's timeout code, reported to the failure path when a connect attempt times out. */
-const UV_ETIMEDOUT = -110;
 
 const CONNECTING = 1;
 const OPEN = 2;
@@ -62,7 +47,7 @@ function isLocalError(status: number): boolean {
 }
 
 /** One client connection and its current backend connection. */
-export class Connection implements HandleOwner {
+export class Connection implements RelayOwner {
   /** Neighbours in the owning listener's list of connections. */
   prev: Connection | null = null;
   next: Connection | null = null;
@@ -70,12 +55,13 @@ export class Connection implements HandleOwner {
   readonly owner: ConnectionOwner;
   /** The listener's settings when the connection was accepted; later table changes do not apply. */
   readonly settings: Listener;
-  readonly client: ProxyHandle;
+  readonly client: RelaySide;
+  readonly #io: RelayIo;
   /** The client's address and port; empty and 0 when the listener needs neither. */
   readonly clientAddress: string;
   readonly clientPort: number;
   readonly clientHash: number;
-  backend: ProxyHandle | null = null;
+  backend: RelaySide | null = null;
   slot: BackendSlot | null = null;
 
   #state = CONNECTING;
@@ -117,7 +103,7 @@ export class Connection implements HandleOwner {
   constructor(
     owner: ConnectionOwner,
     settings: Listener,
-    client: TcpHandle,
+    client: RelaySide,
     address: string,
     port: number,
     hash: number,
@@ -128,7 +114,9 @@ export class Connection implements HandleOwner {
     this.clientPort = port;
     this.clientHash = hash;
     this.lastActivity = coarseClock.now;
-    this.client = adopt(client, this, false);
+    this.#io = owner.io;
+    this.client = client;
+    this.#io.adopt(client, this);
   }
 
   /** Whether the backend is connected and bytes flow. */
@@ -143,19 +131,15 @@ export class Connection implements HandleOwner {
 
   #connect(slot: BackendSlot): void {
     this.#attempts++;
-    const b = adopt(newTcpHandle(), this, true);
+    const io = this.#io;
+    const b = io.backend(this);
     this.backend = b;
     this.slot = slot;
     slot.active++;
     const now = performance.now();
     coarseClock.now = now;
     this.#deadline = now + this.settings.timeouts.connectMs;
-    const req = new TCPConnectWrap();
-    req.oncomplete = onConnect;
-    const { address, nodePort } = slot.backend;
-    const err = address.includes(':')
-      ? b.connect6(req, address, nodePort)
-      : b.connect(req, address, nodePort);
+    const err = io.connect(b, slot.backend.address, slot.backend.nodePort);
     // Refused before any packet left: no descriptor or no local port is this process's own shortage.
     if (err !== 0) {
       if (isLocalError(err)) this.#localFailure(b);
@@ -164,7 +148,7 @@ export class Connection implements HandleOwner {
   }
 
   /** A connect attempt ended: on success send the PROXY header, then let bytes flow both ways. */
-  connected(b: ProxyHandle, status: number): void {
+  connected(b: RelaySide, status: number): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
     if (status !== 0) {
       if (isLocalError(status)) this.#localFailure(b);
@@ -182,8 +166,9 @@ export class Connection implements HandleOwner {
             { address: this.clientAddress, port: this.clientPort },
             { address: s.vip, port: s.port },
           );
+    const io = this.#io;
     if (header) {
-      const r = write(b, header, this, true, header);
+      const r = io.write(b, header, this, true, header);
       if (r < 0) {
         this.#fail(b);
         return;
@@ -191,34 +176,34 @@ export class Connection implements HandleOwner {
       // Queued: the client is read once the header is written (see `written`).
       if (r === 1) {
         this.#upPending = true;
-        b.readStart();
+        io.readStart(b);
         return;
       }
     }
-    this.client.readStart();
-    b.readStart();
+    io.readStart(this.client);
+    io.readStart(b);
   }
 
   /**
    * The current attempt could not even start for want of local resources: reset the client at once,
    * without reporting the backend or retrying elsewhere.
    */
-  #localFailure(b: ProxyHandle): void {
+  #localFailure(b: RelaySide): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
-    abandon(b);
+    this.#abandon(b);
     this.backend = null;
     this.slot!.active--;
     this.slot = null;
     this.owner.stats.rejected['local-resources']++;
-    resetClient(this.client);
+    this.#io.reset(this.client);
     this.#finish();
   }
 
   /** The current attempt failed (error or connect timeout): report it, then retry or give up. */
-  #attemptFailed(b: ProxyHandle, _status: number): void {
+  #attemptFailed(b: RelaySide, _status: number): void {
     if (b !== this.backend || this.#state !== CONNECTING) return;
     const slot = this.slot!;
-    abandon(this.backend);
+    this.#abandon(b);
     this.backend = null;
     this.slot = null;
     slot.active--;
@@ -236,8 +221,14 @@ export class Connection implements HandleOwner {
       }
     }
     stats.rejected['connect-failed']++;
-    resetClient(this.client);
+    this.#io.reset(this.client);
     this.#finish();
+  }
+
+  /** Drop a backend whose connect attempt no longer matters; its late events are ignored. */
+  #abandon(b: RelaySide): void {
+    b.owner = null;
+    this.#io.close(b);
   }
 
   /**
@@ -245,7 +236,7 @@ export class Connection implements HandleOwner {
    * the next read of `src` lands. When the other side did not take every byte, reading `src` stops
    * until it has (backpressure), and the bytes stay in the connection's own buffer meanwhile.
    */
-  relay(src: ProxyHandle, nread: number): Uint8Array | undefined {
+  relay(src: RelaySide, nread: number): Uint8Array | undefined {
     if (this.#state !== OPEN) return undefined;
     const up = src === this.client;
     const dst = up ? this.backend! : this.client;
@@ -257,19 +248,19 @@ export class Connection implements HandleOwner {
       if (this.#upInOwn) own = this.#upBuf!;
       else {
         own = this.#upBuf ??= takeBuffer();
-        // LANDING is shared by every handle of the thread: a pending write must never point into it.
-        copyFromLanding(own, nread);
+        // LANDING is shared by every side of the thread: a pending write must never point into it.
+        this.#io.copy(LANDING, own, nread);
       }
     } else {
       stats.bytesToClient += nread;
       if (this.#downInOwn) own = this.#downBuf!;
       else {
         own = this.#downBuf ??= takeBuffer();
-        copyFromLanding(own, nread);
+        this.#io.copy(LANDING, own, nread);
       }
     }
     const chunk = nread === own.length ? own : this.#view(up, own, nread);
-    const r = write(dst, chunk, this, up, null);
+    const r = this.#io.write(dst, chunk, this, up, null);
     if (r < 0) {
       this.#fail(dst);
       return undefined;
@@ -277,7 +268,7 @@ export class Connection implements HandleOwner {
     if (r === 1) {
       // Queued: stop reading until it is written. Reading resumes only then, so the next read may
       // land in `own` again.
-      src.readStop();
+      this.#io.readStop(src);
       if (up) this.#upPending = true;
       else this.#downPending = true;
       this.#setInOwn(up, true);
@@ -343,7 +334,7 @@ export class Connection implements HandleOwner {
     // A slow reader draining a queued write is traffic too, though nothing is read meanwhile.
     this.lastActivity = coarseClock.now;
     if (this.#clientEof && this.#backendEof) this.#closeWhenFlushed();
-    else if (up ? !this.#clientEof : !this.#backendEof) (up ? this.client : this.backend!).readStart();
+    else if (up ? !this.#clientEof : !this.#backendEof) this.#io.readStart(up ? this.client : this.backend!);
   }
 
   /**
@@ -352,7 +343,7 @@ export class Connection implements HandleOwner {
    * closed as soon as nothing is queued for it: close() sends the FIN after the bytes the kernel
    * holds, so the second FIN costs no shutdown.
    */
-  ended(src: ProxyHandle): void {
+  ended(src: RelaySide): void {
     if (this.#state !== OPEN) return;
     const up = src === this.client;
     if (up) this.#clientEof = true;
@@ -367,45 +358,44 @@ export class Connection implements HandleOwner {
     if (up) this.#backendShut = true;
     else this.#clientShut = true;
     // A failed shutdown needs no callback: the same failure shows on that side's reads.
-    const req = new ShutdownWrap();
-    req.handle = dst;
-    if (dst.shutdown(req) !== 0) this.#fail(dst);
+    if (this.#io.shutdown(dst) !== 0) this.#fail(dst);
   }
 
   #closeWhenFlushed(): void {
     if (!this.#clientClosed && !this.#downPending) {
       this.#clientClosed = true;
-      this.client.close();
+      this.#io.close(this.client);
     }
     if (!this.#backendClosed && !this.#upPending) {
       this.#backendClosed = true;
-      this.backend!.close();
+      this.#io.close(this.backend!);
     }
     if (this.#clientClosed && this.#backendClosed) this.#finish();
   }
 
   /** A read failed (a reset, most often): pass it on. */
-  errored(sock: ProxyHandle): void {
+  errored(sock: RelaySide): void {
     if (this.#state === OPEN) this.#fail(sock);
   }
 
   /** `h` failed: close it and reset the other side (or close it, if it was already sent a FIN). */
-  #fail(h: ProxyHandle): void {
+  #fail(h: RelaySide): void {
+    const io = this.#io;
     const clientFailed = h === this.client;
-    if (clientFailed ? !this.#clientClosed : !this.#backendClosed) h.close();
+    if (clientFailed ? !this.#clientClosed : !this.#backendClosed) io.close(h);
     const other = clientFailed ? this.backend : this.client;
     if (other !== null && (clientFailed ? !this.#backendClosed : !this.#clientClosed)) {
       // libuv refuses a reset after a shutdown: that side gets a plain close (RST if bytes are unread).
-      if (clientFailed ? this.#backendShut : this.#clientShut) other.close();
-      else other.reset();
+      if (clientFailed ? this.#backendShut : this.#clientShut) io.close(other);
+      else io.reset(other);
     }
     this.#finish();
   }
 
   /**
-   * Both handles are closed. Their descriptors are released already (libuv closes a socket at once;
-   * only its close callback waits for the next loop turn), and a closed handle neither reads into
-   * a buffer nor writes from one again, so the buffers can go back to the pool.
+   * Both sides are closed. Their descriptors are released already (a socket is closed at once; only
+   * its close callback waits for the next loop turn), and a closed side neither reads into a buffer
+   * nor writes from one again, so the buffers can go back to the pool.
    */
   #finish(): void {
     this.#state = CLOSED;
@@ -419,8 +409,8 @@ export class Connection implements HandleOwner {
     if (this.#downBuf !== null) releaseBuffer(this.#downBuf);
     this.#upBuf = null;
     this.#downBuf = null;
-    this.client.conn = null;
-    if (this.backend !== null) this.backend.conn = null;
+    this.client.owner = null;
+    if (this.backend !== null) this.backend.owner = null;
     this.owner.closed(this);
   }
 
@@ -432,17 +422,18 @@ export class Connection implements HandleOwner {
    */
   abort(): void {
     if (this.#state === CLOSED) return;
+    const io = this.#io;
     if (this.#state === CONNECTING && this.backend !== null) {
-      abandon(this.backend);
+      this.#abandon(this.backend);
       this.backend = null;
     }
     if (!this.#clientClosed) {
-      if (this.#clientShut) this.client.close();
-      else this.client.reset();
+      if (this.#clientShut) io.close(this.client);
+      else io.reset(this.client);
     }
     if (this.backend !== null && !this.#backendClosed) {
-      if (this.#backendShut) this.backend.close();
-      else this.backend.reset();
+      if (this.#backendShut) io.close(this.backend);
+      else io.reset(this.backend);
     }
     this.#finish();
   }

@@ -7,11 +7,11 @@ import type { Logger } from '../../shared/log.ts';
 import { type ForwardingTable, listenerKey as keyOf, type Listener } from '../../shared/model.ts';
 import type { HealthChange, HealthState } from '../health/health-target.ts';
 import { diffListeners } from '../table-diff.ts';
+import type { RelayIo } from './io/relay-io.ts';
 import { type BindFailure, ListenerRuntime } from './listener-runtime.ts';
 import type { ListenerStatsEntry } from './listener-stats.ts';
 import { newCounterCell, newLimitCell } from './shared-limit.ts';
 import { Sweeper, tickFor } from './sweeper.ts';
-import { checkTcpHandles } from './tcp-handles.ts';
 
 /** Outcome of binding one listener during an apply. */
 export interface BindReport {
@@ -24,6 +24,8 @@ export interface BindReport {
 /** What a thread's data plane is given at start. */
 export interface ForwarderOptions {
   readonly logger: Logger;
+  /** The relay's I/O this thread uses (io/choose.ts). */
+  readonly io: RelayIo;
   /** Called for every failed backend connect, with the backend's health-target key. */
   readonly onConnectFailure: (healthKey: string) => void;
   /** Speaker-wide open-connection count and limit (`newLimitCell`, shared by all workers); none if absent. */
@@ -33,6 +35,7 @@ export interface ForwarderOptions {
 /** The listeners and health state of one thread. */
 export class Forwarder {
   readonly #log: Logger;
+  readonly #io: RelayIo;
   readonly #onConnectFailure: (healthKey: string) => void;
   readonly #speakerLimit: Int32Array;
   readonly #sweeper = new Sweeper();
@@ -42,8 +45,8 @@ export class Forwarder {
   #version = -1;
 
   constructor(opts: ForwarderOptions) {
-    checkTcpHandles();
     this.#log = opts.logger;
+    this.#io = opts.io;
     this.#onConnectFailure = opts.onConnectFailure;
     this.#speakerLimit = opts.speakerLimit ?? newLimitCell(0);
   }
@@ -86,6 +89,7 @@ export class Forwarder {
         new ListenerRuntime(l, cell, {
           logger: this.#log,
           sweeper: this.#sweeper,
+          io: this.#io,
           healthOf: (k) => this.#health.get(k) ?? 'unknown',
           connectFailed: (k) => this.reportConnectFailure(k),
           speakerLimit: this.#speakerLimit,

@@ -4,7 +4,6 @@
  * connections and its drain. Table updates of the same VIP:port replace settings and picker in
  * place; open connections keep the settings they were accepted with.
  */
-import { createServer, type Server } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { getSystemErrorName } from 'node:util';
 import type { Logger } from '../../shared/log.ts';
@@ -15,23 +14,20 @@ import { type BackendSlot, EMPTY_PICKER, type Picker } from '../balance/picker.t
 import { type HealthState, healthTargetKey } from '../health/health-target.ts';
 import { Connection, type ConnectionOwner } from './connection.ts';
 import { FailOpen } from './fail-open.ts';
+import type { BindFailure, PeerAddress, RelayIo, RelayListener, RelaySide } from './io/relay-io.ts';
 import { type ListenerStats, newListenerStats, type RejectReason } from './listener-stats.ts';
-import { resetClient } from './proxy-handle.ts';
 import { release, tryAcquire, tryAcquireLimit } from './shared-limit.ts';
 import { compileSourceRanges, type SourceMatcher } from './source-ranges.ts';
 import type { Sweepable, Sweeper } from './sweeper.ts';
-import type { PeerName, TcpHandle } from './tcp-handles.ts';
 
-/** Why a listener could not be bound, as the OS said it. */
-export interface BindFailure {
-  readonly code: string;
-  readonly message: string;
-}
+export type { BindFailure } from './io/relay-io.ts';
 
 /** What a listener needs from the thread's data plane. */
 export interface ListenerDeps {
   readonly logger: Logger;
   readonly sweeper: Sweeper;
+  /** The relay's I/O (io/relay-io.ts). */
+  readonly io: RelayIo;
   /** Current health of a probe target. */
   healthOf(key: string): HealthState;
   /** A connect to a backend of this target failed (passive health). */
@@ -42,12 +38,6 @@ export interface ListenerDeps {
 
 type RuntimeState = 'idle' | 'binding' | 'bound' | 'draining' | 'closed';
 
-/** The internal shape of a listening TCP handle, used to take over its accept callback. */
-interface ListeningHandle {
-  onconnection: (err: number, clientHandle: unknown) => void;
-  setNoDelay(enable: boolean): number;
-}
-
 /**
  * Accept-queue length asked of the kernel (which caps it at `net.core.somaxconn`, 4096 by default
  * since Linux 5.4). Node's default of 511 drops SYNs when thousands of clients connect at once, and
@@ -55,8 +45,8 @@ interface ListeningHandle {
  */
 export const LISTEN_BACKLOG = 4096;
 
-/** Filled by `getpeername` on every accept that needs the client's address (one per thread). */
-const peer: PeerName = {};
+/** Filled on every accept that needs the client's address (one per thread). */
+const peer: PeerAddress = { address: '', port: 0 };
 
 /**
  * Whether admission or the connection needs the client's address: it costs a system call and two
@@ -83,7 +73,7 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   /** Open connections of this listener across all workers, shared with them. */
   readonly #count: Int32Array;
   readonly #deps: ListenerDeps;
-  #server: Server | null = null;
+  #server: RelayListener | null = null;
   #state: RuntimeState = 'idle';
   #head: Connection | null = null;
   #size = 0;
@@ -104,6 +94,11 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#slots = this.#buildSlots(listener, []);
     this.rebuildPicker();
     deps.sweeper.add(this);
+  }
+
+  /** ConnectionOwner: the relay's I/O. */
+  get io(): RelayIo {
+    return this.#deps.io;
   }
 
   /** The settings new connections get. */
@@ -180,51 +175,35 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
   }
 
   /** Open the listening socket; resolves with the failure instead of throwing. Idempotent. */
-  bind(): Promise<BindFailure | null> {
-    if (this.#state !== 'idle') return Promise.resolve(null);
+  async bind(): Promise<BindFailure | null> {
+    if (this.#state !== 'idle') return null;
     this.#state = 'binding';
-    const server = createServer({ allowHalfOpen: true });
     const { vip, port } = this.#settings;
-    return new Promise((resolve) => {
-      const failed = (err: NodeJS.ErrnoException) => {
-        server.close();
-        if (this.#state === 'binding') this.#state = 'idle';
-        resolve({ code: err.code ?? 'UNKNOWN', message: err.message });
-      };
-      server.once('error', failed);
-      server.listen({ host: vip, port, reusePort: true, backlog: LISTEN_BACKLOG }, () => {
-        server.off('error', failed);
-        server.on('error', (err) => this.#deps.logger.warn({ event: 'listener-error', err }));
-        if (this.#state !== 'binding') {
-          // Removed while the bind was in flight.
-          server.close();
-          resolve(null);
-          return;
-        }
-        // Take over the accept callback: net.Server would wrap each accepted handle in a
-        // net.Socket; the data plane drives the handle itself (connection.ts).
-        const handle = (server as unknown as { _handle: ListeningHandle | null })._handle;
-        if (handle === null || typeof handle.onconnection !== 'function') {
-          throw new Error('net.Server has no listening handle to take accepts from');
-        }
-        handle.onconnection = (err, clientHandle) => this.#accept(err, clientHandle);
-        // Accepted sockets inherit TCP_NODELAY from the listening socket (Linux), which saves a
-        // system call per client.
-        handle.setNoDelay(true);
-        this.#server = server;
-        this.#state = 'bound';
-        resolve(null);
-      });
-    });
+    const bound = await this.#deps.io.listen(
+      { host: vip, port, backlog: LISTEN_BACKLOG },
+      (status, client) => this.#accept(status, client),
+      (err) => this.#deps.logger.warn({ event: 'listener-error', err }),
+    );
+    if ('code' in bound) {
+      if (this.#state === 'binding') this.#state = 'idle';
+      return bound;
+    }
+    if (this.#state !== 'binding') {
+      // Removed while the bind was in flight.
+      bound.close();
+      return null;
+    }
+    this.#server = bound;
+    this.#state = 'bound';
+    return null;
   }
 
-  #accept(err: number, clientHandle: unknown): void {
-    if (err !== 0 && err !== undefined) {
-      this.#acceptFailed(err);
+  #accept(status: number, client: RelaySide | null): void {
+    if (client === null) {
+      this.#acceptFailed(status);
       return;
     }
     if (this.#acceptFailing !== 0) this.#acceptRecovered();
-    const client = clientHandle as TcpHandle;
     if (this.#state !== 'bound') {
       this.#reject(client, 'draining');
       return;
@@ -233,13 +212,13 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     let address = '';
     let port = 0;
     if (this.#needsPeer) {
-      if (client.getpeername(peer) !== 0 || peer.address === undefined) {
+      if (!this.#deps.io.peer(client, peer)) {
         // Gone before we could look at it.
-        client.close();
+        this.#deps.io.close(client);
         return;
       }
       address = peer.address;
-      port = peer.port ?? 0;
+      port = peer.port;
       if (!this.#matcher.allows(address)) {
         this.#reject(client, 'source-range');
         return;
@@ -292,9 +271,10 @@ export class ListenerRuntime implements ConnectionOwner, Sweepable {
     this.#acceptFailing = 0;
   }
 
-  #reject(client: TcpHandle, reason: RejectReason): void {
+  #reject(client: RelaySide, reason: RejectReason): void {
     this.stats.rejected[reason]++;
-    resetClient(client);
+    // A reset fails only after a shutdown (never sent to a client here) or when the socket is gone.
+    this.#deps.io.reset(client);
   }
 
   /** ConnectionOwner: passive health for the failed backend's target. */

@@ -24,24 +24,6 @@ export const POOL_LIMIT = 512;
 /** Bulk buffers a thread may have at once (16 MiB): more streams than this use normal buffers. */
 export const BULK_LIMIT = 64;
 
-/** Node's own buffer copy, without the argument checks and clamping of `Buffer#copy`. */
-const copyBinding = (
-  (process as unknown as { binding(name: string): unknown }).binding('buffer') as {
-    copy(
-      source: Uint8Array,
-      target: Uint8Array,
-      targetStart: number,
-      sourceStart: number,
-      count: number,
-    ): number;
-  }
-).copy;
-
-/** Copy the first `count` bytes of LANDING to the start of `target` (which is at least as long). */
-export function copyFromLanding(target: Buffer, count: number): void {
-  copyBinding(LANDING, target, 0, 0, count);
-}
-
 /** The shared landing buffer; see the file comment for why sharing it is safe. */
 export const LANDING: Buffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
 

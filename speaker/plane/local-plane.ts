@@ -2,6 +2,7 @@
 import type { Logger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { type BindReport, Forwarder } from '../forward/forwarder.ts';
+import type { RelayIo } from '../forward/io/relay-io.ts';
 import type { ListenerStatsEntry } from '../forward/listener-stats.ts';
 import type { HealthChange, HealthState } from '../health/health-target.ts';
 import type { DataPlane, DataPlaneEvents } from './data-plane.ts';
@@ -15,9 +16,11 @@ export class LocalPlane implements DataPlane {
     logger: Logger;
     events: DataPlaneEvents;
     speakerLimit: Int32Array;
+    io: RelayIo;
   }) {
     this.forwarder = new Forwarder({
       logger: opts.logger,
+      io: opts.io,
       onConnectFailure: opts.events.onConnectFailure,
       speakerLimit: opts.speakerLimit,
     });

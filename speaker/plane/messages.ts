@@ -2,6 +2,7 @@
 import type { LogFormat } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import type { BindReport } from '../forward/forwarder.ts';
+import type { RelayIoImplementation } from '../forward/io/relay-io.ts';
 import type { ListenerStatsEntry } from '../forward/listener-stats.ts';
 import type { HealthChange, HealthState } from '../health/health-target.ts';
 
@@ -12,6 +13,8 @@ export interface WorkerInit {
   readonly logFormat: LogFormat;
   /** Speaker-wide open-connection count and limit (`newLimitCell`), on a SharedArrayBuffer. */
   readonly speakerLimit: Int32Array;
+  /** The relay's I/O the main thread chose (io/choose.ts). */
+  readonly implementation: RelayIoImplementation;
 }
 
 /** Main thread to worker. Requests carry a sequence number that the reply echoes. */

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../../shared/log.ts';
 import { Forwarder } from '../forward/forwarder.ts';
+import { loadRelayIo } from '../forward/io/choose.ts';
 import type { FromWorker, ToWorker, WorkerInit } from './messages.ts';
 
 const port = parentPort;
@@ -20,8 +21,11 @@ const logger = createLogger({
 });
 const send = (msg: FromWorker) => port.postMessage(msg);
 
+// The implementation the main thread chose; the handle one runs its self-test again in this thread
+// (a failure throws: the worker's error stops the speaker's start).
 const forwarder = new Forwarder({
   logger,
+  io: await loadRelayIo(init.implementation),
   onConnectFailure: (key) => send({ type: 'connect-failure', key }),
   speakerLimit: init.speakerLimit,
 });

@@ -7,6 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { LogFormat, Logger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import type { BindReport } from '../forward/forwarder.ts';
+import type { RelayIoImplementation } from '../forward/io/relay-io.ts';
 import { type ListenerStatsEntry, mergeStatsEntries } from '../forward/listener-stats.ts';
 import type { HealthChange, HealthState } from '../health/health-target.ts';
 import { type DataPlane, type DataPlaneEvents, mergeBindReports } from './data-plane.ts';
@@ -24,6 +25,8 @@ export interface WorkerPlaneOptions {
   /** Speaker-wide open-connection count and limit (`newLimitCell`). */
   readonly speakerLimit: Int32Array;
   readonly events: DataPlaneEvents;
+  /** The relay's I/O every worker loads: the one the main thread chose. */
+  readonly implementation: RelayIoImplementation;
 }
 
 /** The worker script next to this file: TypeScript when running from source (needs tsx), else JS. */
@@ -85,6 +88,7 @@ export class WorkerPlane implements DataPlane {
         logLevel: opts.logLevel,
         logFormat: opts.logFormat,
         speakerLimit: opts.speakerLimit,
+        implementation: opts.implementation,
       };
       const worker = new Worker(url, { workerData: init, execArgv, name: `switchyard-worker-${index}` });
       const h = new WorkerHandle(worker);
