@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import { Speaker } from '../../speaker/speaker.ts';
+import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
   connectClient,
@@ -46,6 +47,7 @@ describe('speaker-wide cap that follows the sockets a table needs', { timeout: 3
     }
     speaker = await Speaker.start({
       workers: WORKERS,
+      dataPlane: dataPlaneUnderTest(),
       maxConnections: budget,
       drainTimeoutMs: 500,
       metricsAt: null,

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import type { LocalPlane } from '../../speaker/plane/local-plane.ts';
 import { Speaker } from '../../speaker/speaker.ts';
+import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
   collect,
@@ -99,6 +100,7 @@ describe('table file reloads', () => {
     speaker = await Speaker.start({
       tablePath: path,
       workers: 0,
+      dataPlane: dataPlaneUnderTest(),
       maxConnections: 0,
       drainTimeoutMs: 1000,
       metricsAt: { host: '127.0.0.1', port: 0 },

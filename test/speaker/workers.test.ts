@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import { healthTargetKey } from '../../speaker/health/health-target.ts';
 import { Speaker } from '../../speaker/speaker.ts';
+import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
   freePort,
@@ -64,6 +65,7 @@ describe('forwarding in worker threads', () => {
     speaker = await Speaker.start({
       tablePath: path,
       workers: 2,
+      dataPlane: dataPlaneUnderTest(),
       maxConnections: 0,
       drainTimeoutMs: 500,
       metricsAt: null,

@@ -1,7 +1,7 @@
 /**
  * Which implementation of the relay's I/O a speaker runs (`--data-plane`). `auto` runs the handle
  * implementation's self-test and falls back to `net.Socket`s, with a warning, when it fails: on a
- * Node.js whose internals changed, under `--permission` (process.binding is refused), or under
+ * Node.js whose internals changed, under `--permission` (the bindings are refused), or under
  * `--pending-deprecation --throw-deprecation` (it would crash the process). `handles` insists (a
  * failed self-test stops the start), `sockets` never loads the handle implementation.
  *
