@@ -3,12 +3,15 @@
 #
 #   docker build -t ghcr.io/switchyard/switchyard:0.1.0 .
 #
-# Runtime base: node:24-bookworm-slim rather than -alpine. The build stage is glibc Debian, so the
+# Runtime base: node:24.21.0-bookworm-slim rather than -alpine. The build stage is glibc Debian, so the
 # node_modules it produces run unchanged; Debian's `arping` package is the same arping (Habets,
 # `-S`/`-U`/`-i`) the speaker is tested against (.ci/run); `iproute2` and `nftables` come from the
 # same release. The Debian version is pinned so a rebuild does not change the network tools under us.
 
-ARG NODE_IMAGE=node:24-bookworm-slim
+# The Node release is the one package-lock.json pins for the `node` package (what `npm ci` installs for
+# the tests and `npx switchyard`), inside package.json's engines; test/deploy/node-version.test.ts keeps
+# the three in agreement. A floating `node:24` tag would move the image to a release nobody tested.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # --- dependencies for run time: production packages only -------------------------------------------
 FROM ${NODE_IMAGE} AS deps

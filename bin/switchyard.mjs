@@ -1,22 +1,73 @@
 #!/usr/bin/env node
-// The `switchyard` executable. It runs the compiled JavaScript in dist/ when present (the container
-// image), else the TypeScript sources through tsx, so a fresh clone works after `npm ci`.
-import { existsSync } from 'node:fs';
+// The `switchyard` executable. It runs the compiled JavaScript in dist/ (`npm run build`, which
+// `npm ci` runs as `prepare`) unless a source file is newer than its compiled twin, and then the
+// TypeScript sources through tsx, so an edited source is never run stale. The image has dist/ and no
+// sources: there dist/ is always used.
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const major = Number(process.versions.node.split('.')[0]);
-if (major < 24) {
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+
+// One Node version rule: package.json's `engines.node`, a space-separated list of comparators
+// (`>=24.0.0 <25`); test/deploy/node-version.test.ts keeps the Dockerfile and lockfile inside it.
+const range = pkg.engines.node;
+if (!satisfies(process.versions.node, range)) {
   process.stderr.write(
-    `switchyard needs Node.js 24 or newer, but this is ${process.version}.\n` +
+    `switchyard needs Node.js ${range} (package.json "engines"), but this is ${process.version}.\n` +
       'Run it through npm (`npx switchyard ...`, `npm start`), which uses the Node 24 installed by `npm ci`.\n',
   );
   process.exit(1);
 }
 
+const dist = new URL('../dist/', import.meta.url);
 const compiled = new URL('../dist/bin/cli.js', import.meta.url);
-if (existsSync(compiled)) {
+if (existsSync(compiled) && !(hasSources() && stale())) {
   await import(compiled.href);
 } else {
   const { register } = await import('tsx/esm/api');
   register();
   await import('./cli.ts');
+}
+
+/** Whether `version` (`24.21.0`) meets every comparator of `range` (`>=24.0.0 <25`). */
+function satisfies(version, range) {
+  const v = version.split('.').map(Number);
+  return range
+    .trim()
+    .split(/\s+/)
+    .every((comparator) => {
+      const m = /^(>=|<=|>|<|=)?v?(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(comparator);
+      if (!m) throw new Error(`package.json engines.node: cannot read "${comparator}" in "${range}"`);
+      const bound = [m[2], m[3] ?? 0, m[4] ?? 0].map(Number);
+      let cmp = 0;
+      for (let i = 0; i < 3 && cmp === 0; i++) cmp = Math.sign(v[i] - bound[i]);
+      return { '>=': cmp >= 0, '<=': cmp <= 0, '>': cmp > 0, '<': cmp < 0, '=': cmp === 0 }[m[1] ?? '='];
+    });
+}
+
+/** A source checkout (not the image): the TypeScript the build compiled is beside this file. */
+function hasSources() {
+  return existsSync(new URL('cli.ts', import.meta.url));
+}
+
+/**
+ * Whether dist/ may be older than the sources: some TypeScript file that tsconfig.build.json compiles
+ * has no compiled twin in dist/, or was modified after it (an edit, a checkout). A deleted file only
+ * mattered through an importer, which then changed too. (A file saved while tsc runs can be missed:
+ * rebuild after editing during a build.) About 400 stat calls: a few milliseconds.
+ */
+function stale() {
+  const root = fileURLToPath(new URL('../', import.meta.url));
+  const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8'));
+  for (const dir of include) {
+    for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) continue;
+      const source = join(entry.parentPath, entry.name);
+      const twin = join(fileURLToPath(dist), relative(root, source)).replace(/\.ts$/, '.js');
+      const compiled = statSync(twin, { throwIfNoEntry: false });
+      if (compiled === undefined || statSync(source).mtimeMs > compiled.mtimeMs) return true;
+    }
+  }
+  return false;
 }
