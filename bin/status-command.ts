@@ -9,6 +9,7 @@ import type { CommandModule } from 'yargs';
 import { readClusterStatus } from '../shared/cluster-status.ts';
 import { type Problem, UserError } from '../shared/errors.ts';
 import { silentLogger } from '../shared/log.ts';
+import type { ProblemCode } from '../shared/problems.ts';
 import { fetchStatus, STATUS_TIMEOUT_MS, statusUrlOf } from '../shared/status-fetch.ts';
 import type { StatusReport } from '../shared/status-model.ts';
 import { formatStatusJson, formatStatusTable } from '../shared/status-render.ts';
@@ -28,7 +29,7 @@ interface StatusArgs extends RedisFlags {
   watch?: string;
 }
 
-function problem(field: string, value: string, message: string, code = 'status.flag'): Problem {
+function problem(field: string, value: string, message: string, code: ProblemCode = 'status.flag'): Problem {
   return { code, object: 'switchyard status', field, value, message };
 }
 

@@ -3,10 +3,12 @@
  * object, the field and the fix, so it can become a log line, a Kubernetes Event or a status condition.
  */
 
+import { PROBLEMS, type ProblemCode } from './problems.ts';
+
 /** One problem found in user input. */
 export interface Problem {
-  /** Stable, machine-readable code, e.g. `table.invalid-vip`. */
-  readonly code: string;
+  /** Stable, machine-readable code from the catalog (`shared/problems.ts`), e.g. `table.invalid-vip`. */
+  readonly code: ProblemCode;
   /** The object at fault, e.g. `listener 2 (default/web)` or `IPAddressPool prod`. */
   readonly object: string;
   /** Path of the field at fault, e.g. `listeners[2].vip`. */
@@ -25,6 +27,37 @@ export type Result<T> =
 /** One line for a person: object, field, value, message. */
 export function formatProblem(p: Problem): string {
   return `${p.object}: ${p.field}=${p.value}: ${p.message} [${p.code}]`;
+}
+
+/** A problem with `code` about `object`, its value rendered for a person. */
+export function problemOf(
+  code: ProblemCode,
+  object: string,
+  field: string,
+  value: unknown,
+  message: string,
+): Problem {
+  return { code, object, field, value: show(value), message };
+}
+
+/**
+ * Collects what was found about one object. Each finding joins `problems` (the input is refused)
+ * or `warnings` (it is accepted) by its code's severity in the catalog, so a code cannot be an
+ * error in one place and a warning in another.
+ */
+export class ProblemCollector {
+  readonly problems: Problem[] = [];
+  readonly warnings: Problem[] = [];
+  readonly object: string;
+  constructor(object: string) {
+    this.object = object;
+  }
+
+  /** Record one finding; `object` overrides the collector's own for a part of it. */
+  report(code: ProblemCode, field: string, value: unknown, message: string, object = this.object): void {
+    const found = problemOf(code, object, field, value, message);
+    (PROBLEMS[code].severity === 'warning' ? this.warnings : this.problems).push(found);
+  }
 }
 
 /** Thrown only at a boundary that must stop (a CLI command), carrying the problems to print. */

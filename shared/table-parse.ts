@@ -4,9 +4,10 @@
  * each naming the listener, the field and the value, so a bad table is refused whole and the last
  * good one keeps serving.
  */
+
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from './duration.ts';
-import { type Problem, type Result, show } from './errors.ts';
+import { ProblemCollector, type Result } from './errors.ts';
 import { parseCidr, parseIp } from './ip.ts';
 import {
   type Algorithm,
@@ -21,6 +22,7 @@ import {
   type SessionAffinity,
   type TrafficPolicy,
 } from './model.ts';
+import type { CodeIn } from './problems.ts';
 
 /** Defaults used where neither the listener nor the document's `defaults` say otherwise. */
 export const TABLE_DEFAULTS = {
@@ -75,21 +77,9 @@ function isObj(v: unknown): v is Obj {
 }
 
 /** Collects problems while walking one document. */
-class Checker {
-  readonly problems: Problem[] = [];
-  private readonly source: string;
-  constructor(source: string) {
-    this.source = source;
-  }
-
-  add(object: string, field: string, value: unknown, code: string, message: string): void {
-    this.problems.push({
-      code: `table.${code}`,
-      object: `${this.source} ${object}`.trim(),
-      field,
-      value: show(value),
-      message,
-    });
+class Checker extends ProblemCollector {
+  add(object: string, field: string, value: unknown, code: CodeIn<'table'>, message: string): void {
+    this.report(`table.${code}`, field, value, message, `${this.object} ${object}`.trim());
   }
 
   unknownFields(obj: Obj, allowed: Set<string>, object: string, path: string): void {

@@ -3,9 +3,11 @@
  * cluster store with this node's name, announcement mode and lease timing. Every problem names the
  * flag, the value and the fix.
  */
+
 import { parseDuration } from '../shared/duration.ts';
 import type { Problem, Result } from '../shared/errors.ts';
-import { show } from '../shared/errors.ts';
+import { problemOf } from '../shared/errors.ts';
+import type { CodeIn } from '../shared/problems.ts';
 import type { AnnounceMode } from './announce/announcer.ts';
 import {
   addressLifetimeS,
@@ -63,14 +65,8 @@ const STORE_ONLY = [
   'retain-on-store-loss',
 ] as const;
 
-function problem(flag: string, value: unknown, code: string, message: string): Problem {
-  return {
-    code: `flag.${code}`,
-    object: 'switchyard speaker',
-    field: `--${flag}`,
-    value: show(value),
-    message,
-  };
+function problem(flag: string, value: unknown, code: CodeIn<'flag'>, message: string): Problem {
+  return problemOf(`flag.${code}`, 'switchyard speaker', `--${flag}`, value, message);
 }
 
 function given(v: string | undefined): v is string {

@@ -3,8 +3,10 @@
  * serves the Service) and sharing (MetalLB's rules for several Services on one IP). The allocator
  * applies both on every change, so no path hands out an IP that breaks them.
  */
-import { type Problem, show } from '../../shared/errors.ts';
+
+import { type Problem, problemOf } from '../../shared/errors.ts';
 import { type Ip, isBuggyIPv4 } from '../../shared/ip.ts';
+import type { CodeIn } from '../../shared/problems.ts';
 import { type Pool, type PoolRefusal, poolRefusal } from '../pools/pool.ts';
 import { type AllocationRequest, familyName, type ServicePort } from '../services/request.ts';
 
@@ -19,17 +21,11 @@ export interface SharedIp {
 /** An allocation failure about one Service, as a Problem with a stable `alloc.*` code. */
 export function allocationProblem(
   req: AllocationRequest,
-  code: string,
+  code: CodeIn<'alloc'>,
   value: unknown,
   message: string,
 ): Problem {
-  return {
-    code: `alloc.${code}`,
-    object: `Service ${req.key}`,
-    field: 'status.loadBalancer',
-    value: show(value),
-    message,
-  };
+  return problemOf(`alloc.${code}`, `Service ${req.key}`, 'status.loadBalancer', value, message);
 }
 
 /** The problem for a pool whose serviceAllocation refuses the Service. */

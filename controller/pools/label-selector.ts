@@ -4,7 +4,7 @@
  * matches everything.
  */
 import type { V1LabelSelector } from '@kubernetes/client-node';
-import { type Problem, show } from '../../shared/errors.ts';
+import { type Problem, problemOf } from '../../shared/errors.ts';
 
 /** A label set as Kubernetes stores it. */
 export type Labels = Readonly<Record<string, string>>;
@@ -51,13 +51,7 @@ export interface SelectorSite {
 }
 
 function problem(site: SelectorSite, field: string, value: unknown, message: string): Problem {
-  return {
-    code: 'pool.invalid-selector',
-    object: site.object,
-    field: `${site.field}${field}`,
-    value: show(value),
-    message,
-  };
+  return problemOf('pool.invalid-selector', site.object, `${site.field}${field}`, value, message);
 }
 
 /**

@@ -4,8 +4,10 @@
  * result holds every valid pool plus a problem for each thing refused, naming the pool, the field, the
  * entry and the fix.
  */
-import { type Problem, show } from '../../shared/errors.ts';
+
+import { type Problem, ProblemCollector, show } from '../../shared/errors.ts';
 import { formatIp, parseCidr, parseIp, parseIpRangeText, rangesOverlap } from '../../shared/ip.ts';
+import type { CodeIn } from '../../shared/problems.ts';
 import { POOL_API_VERSIONS } from '../api-names.ts';
 import { compileSelector, type LabelSelector } from './label-selector.ts';
 import type { Pool, PoolRange, ServiceAllocation } from './pool.ts';
@@ -51,20 +53,13 @@ interface Candidate {
 }
 
 /** Collects the problems and warnings of one pool object. */
-class PoolChecker {
-  readonly problems: Problem[] = [];
-  readonly warnings: Problem[] = [];
-  readonly object: string;
-  constructor(object: string) {
-    this.object = object;
+class PoolChecker extends ProblemCollector {
+  problem(field: string, value: unknown, code: CodeIn<'pool'>, message: string): void {
+    this.report(`pool.${code}`, field, value, message);
   }
 
-  problem(field: string, value: unknown, code: string, message: string): void {
-    this.problems.push({ code: `pool.${code}`, object: this.object, field, value: show(value), message });
-  }
-
-  warning(field: string, value: unknown, code: string, message: string): void {
-    this.warnings.push({ code: `pool.${code}`, object: this.object, field, value: show(value), message });
+  warning(field: string, value: unknown, code: CodeIn<'pool'>, message: string): void {
+    this.report(`pool.${code}`, field, value, message);
   }
 
   bool(raw: Obj, key: string, fallback: boolean): boolean {

@@ -4,10 +4,12 @@
  * Problem and only that setting falls back to its default: the Service keeps serving, and settings
  * the backend depends on (a valid proxy-protocol, say) are never dropped because a neighbour is wrong.
  */
+
 import type { V1Service } from '@kubernetes/client-node';
 import { parseDuration } from '../../shared/duration.ts';
-import { type Problem, show } from '../../shared/errors.ts';
+import { type Problem, problemOf } from '../../shared/errors.ts';
 import type { Algorithm, ProxyProtocol } from '../../shared/model.ts';
+import type { CodeIn } from '../../shared/problems.ts';
 import { ANNOTATION_PREFIX } from '../api-names.ts';
 
 /** Our annotation prefix. */
@@ -67,14 +69,8 @@ export function readDataPlaneAnnotations(service: V1Service, object: string): An
     connectMs?: number;
   } = {};
 
-  const bad = (key: string, value: unknown, code: string, message: string): void => {
-    problems.push({
-      code: `compile.${code}`,
-      object,
-      field: `metadata.annotations["${key}"]`,
-      value: show(value),
-      message,
-    });
+  const bad = (key: string, value: unknown, code: CodeIn<'compile'>, message: string): void => {
+    problems.push(problemOf(`compile.${code}`, object, `metadata.annotations["${key}"]`, value, message));
   };
 
   for (const key of Object.keys(annotations).sort()) {

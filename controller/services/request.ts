@@ -4,9 +4,11 @@
  * become Problems naming the Service, the field and the fix; MetalLB annotation spellings are honoured
  * with a warning naming the replacement.
  */
+
 import type { V1Service } from '@kubernetes/client-node';
-import { type Problem, show } from '../../shared/errors.ts';
+import { type Problem, ProblemCollector } from '../../shared/errors.ts';
 import { type Family, type Ip, parseIp } from '../../shared/ip.ts';
+import type { CodeIn } from '../../shared/problems.ts';
 import { ANNOTATION_PREFIX, serviceKey } from '../api-names.ts';
 import type { Labels } from '../pools/label-selector.ts';
 import type { ServiceIdentity } from '../pools/pool.ts';
@@ -102,18 +104,15 @@ export function statusIps(svc: V1Service): Ip[] {
 }
 
 /** Collects problems and warnings about one Service. */
-class ServiceChecker {
-  readonly problems: Problem[] = [];
-  readonly warnings: Problem[] = [];
-  readonly object: string;
+class ServiceChecker extends ProblemCollector {
   private readonly annotations: Readonly<Record<string, string>>;
   constructor(object: string, annotations: Readonly<Record<string, string>>) {
-    this.object = object;
+    super(object);
     this.annotations = annotations;
   }
 
-  problem(field: string, value: unknown, code: string, message: string): void {
-    this.problems.push({ code: `service.${code}`, object: this.object, field, value: show(value), message });
+  problem(field: string, value: unknown, code: CodeIn<'service'>, message: string): void {
+    this.report(`service.${code}`, field, value, message);
   }
 
   /**
@@ -130,15 +129,14 @@ class ServiceChecker {
       const legacy = `${prefix}${name}`;
       if (!Object.hasOwn(this.annotations, legacy)) continue;
       const value = this.annotations[legacy] ?? '';
-      this.warnings.push({
-        code: 'service.deprecated-annotation',
-        object: this.object,
-        field: field(legacy),
-        value: show(value),
-        message: found
+      this.report(
+        'service.deprecated-annotation',
+        field(legacy),
+        value,
+        found
           ? `ignored because ${ours} is also set; remove ${legacy}`
           : `read as ${ours}; rename the annotation to ${ours}`,
-      });
+      );
       if (!found) found = { value, field: field(legacy) };
     }
     return found;

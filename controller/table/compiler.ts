@@ -5,8 +5,9 @@
  * Problem, and one bad Service never costs another its listeners. Identical inputs give an
  * identical table, so a publisher can compare tables to skip no-op publishes.
  */
+
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
-import { type Problem, show } from '../../shared/errors.ts';
+import { type Problem, problemOf, show } from '../../shared/errors.ts';
 import { type Ip, parseIp } from '../../shared/ip.ts';
 import {
   type ForwardingTable,
@@ -18,6 +19,7 @@ import {
   type SessionAffinity,
   type TrafficPolicy,
 } from '../../shared/model.ts';
+import type { CodeIn } from '../../shared/problems.ts';
 import { TABLE_DEFAULTS } from '../../shared/table-parse.ts';
 import { serviceKey } from '../api-names.ts';
 import {
@@ -215,8 +217,8 @@ function compileService(
   ctx: CompileContext,
 ): { listener: Listener; vip: Ip }[] {
   const object = `Service ${key}`;
-  const add = (field: string, value: unknown, code: string, message: string): void => {
-    ctx.problems.push({ code: `compile.${code}`, object, field, value: show(value), message });
+  const add = (field: string, value: unknown, code: CodeIn<'compile'>, message: string): void => {
+    ctx.problems.push(problemOf(`compile.${code}`, object, field, value, message));
   };
   const namespace = svc.metadata?.namespace || 'default';
   const name = svc.metadata?.name ?? '';
@@ -254,7 +256,7 @@ function compileService(
   return out;
 }
 
-type Report = (field: string, value: unknown, code: string, message: string) => void;
+type Report = (field: string, value: unknown, code: CodeIn<'compile'>, message: string) => void;
 type ListenerSettings = Omit<
   Listener,
   'service' | 'portName' | 'vip' | 'port' | 'protocol' | 'backends' | 'sourceRanges'

@@ -3,9 +3,11 @@
  * comes only from a file or an environment variable, never from a flag or a URL, and no message or
  * log line built here ever contains it: URLs are redacted before they are shown.
  */
+
 import { readFileSync } from 'node:fs';
 import type { RedisOptions } from 'ioredis';
-import { type Problem, type Result, show } from '../errors.ts';
+import { type Problem, problemOf, type Result } from '../errors.ts';
+import type { CodeIn } from '../problems.ts';
 import { DEFAULT_KEY_PREFIX } from './store.ts';
 import { isValidKeyPrefix } from './store-keys.ts';
 
@@ -93,8 +95,8 @@ export function redactUrl(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^/\s:@]*):[^\s/]*@/gi, '$1:***@');
 }
 
-function problem(field: string, value: unknown, code: string, message: string): Problem {
-  return { code: `redis.${code}`, object: 'Redis connection', field, value: show(value), message };
+function problem(field: string, value: unknown, code: CodeIn<'redis'>, message: string): Problem {
+  return problemOf(`redis.${code}`, 'Redis connection', field, value, message);
 }
 
 /** Read a secret from a file or an env var; the value never enters a problem. */

@@ -6,6 +6,7 @@
  */
 import { type Problem, type Result, show } from '../errors.ts';
 import { type ForwardingTable, type Listener, listenerKey } from '../model.ts';
+import type { ProblemCode } from '../problems.ts';
 import { parseTable } from '../table-parse.ts';
 import { renderListener } from '../table-render.ts';
 import { forEachSliced } from './sliced-work.ts';
@@ -21,7 +22,7 @@ export async function encodeListeners(listeners: readonly Listener[]): Promise<M
 
 /** A stored listener refused: one problem naming the hash field, with the fix. */
 function refusal(
-  code: string,
+  code: ProblemCode,
   key: string,
   source: string,
   field: string,

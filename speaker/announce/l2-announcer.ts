@@ -15,7 +15,7 @@
  */
 
 import { networkInterfaces } from 'node:os';
-import { UserError } from '../../shared/errors.ts';
+import { type Problem, UserError } from '../../shared/errors.ts';
 import { parseIp } from '../../shared/ip.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Announcer, Fence } from './announcer.ts';
@@ -111,7 +111,7 @@ export class L2Announcer implements Announcer {
   }
 
   async start(): Promise<void> {
-    const problems = [];
+    const problems: Problem[] = [];
     if (this.opts.interface.length > 12) {
       problems.push({
         code: 'announce.interface-name',

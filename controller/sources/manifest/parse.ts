@@ -7,9 +7,11 @@
  * caller decides whether any problem is fatal. Timestamps other than metadata.creationTimestamp are
  * passed on as written (Switchyard reads none of them).
  */
+
 import type { V1EndpointSlice, V1Namespace, V1Node, V1ObjectMeta, V1Service } from '@kubernetes/client-node';
 import { type Document, isMap, isSeq, LineCounter, parseAllDocuments, type YAMLError } from 'yaml';
-import { type Problem, show } from '../../../shared/errors.ts';
+import { type Problem, ProblemCollector } from '../../../shared/errors.ts';
+import type { CodeIn } from '../../../shared/problems.ts';
 import { POOL_API_VERSIONS } from '../../api-names.ts';
 import type { ClusterObjects } from '../../loop/reconcile.ts';
 import { SERVICE_NAME_LABEL } from '../../table/backend-nodes.ts';
@@ -113,8 +115,8 @@ class ManifestReader {
     namespaces: [] as V1Namespace[],
     endpointSlices: [] as V1EndpointSlice[],
   };
-  private readonly problems: Problem[] = [];
-  private readonly warnings: Problem[] = [];
+  /** Problems leave their document out; warnings keep it (the catalog's severity decides). */
+  private readonly found = new ProblemCollector('');
   /** `Kind id` → where it was first defined. */
   private readonly seen = new Map<string, string>();
 
@@ -135,7 +137,7 @@ class ManifestReader {
       raw = doc.toJS({ maxAliasCount: 100 });
     } catch (err) {
       const message = firstLine(err instanceof Error ? err.message : String(err));
-      this.add(this.problems, loc, '', '(yaml)', '', 'yaml-syntax', `cannot be read: ${message}`);
+      this.add(loc, '', '(yaml)', '', 'yaml-syntax', `cannot be read: ${message}`);
       return;
     }
     if (raw === null || raw === undefined) return; // an empty document, e.g. after a trailing `---`
@@ -147,7 +149,6 @@ class ManifestReader {
     const at = e.linePos?.[0];
     const position = at ? ` at line ${at.line}, column ${at.col}` : '';
     this.add(
-      this.problems,
       { doc: loc.doc, line: at?.line ?? loc.line },
       '',
       '(yaml)',
@@ -167,13 +168,12 @@ class ManifestReader {
     for (const name of [...implied].sort()) {
       this.out.namespaces.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
     }
-    return { objects: this.out, problems: this.problems, warnings: this.warnings };
+    return { objects: this.out, problems: this.found.problems, warnings: this.found.warnings };
   }
 
   private readList(raw: Obj, doc: Document.Parsed, loc: Location): void {
     if (raw['apiVersion'] !== 'v1') {
       this.add(
-        this.problems,
         loc,
         'List',
         'apiVersion',
@@ -185,7 +185,7 @@ class ManifestReader {
     }
     const items = raw['items'] ?? [];
     if (!Array.isArray(items)) {
-      this.add(this.problems, loc, 'List', 'items', items, 'invalid-field', 'must be a list of objects');
+      this.add(loc, 'List', 'items', items, 'invalid-field', 'must be a list of objects');
       return;
     }
     // Items are located by their own node, so a problem points at the item, not at the List.
@@ -199,7 +199,6 @@ class ManifestReader {
   private readObject(raw: unknown, loc: Location): void {
     if (!isMapping(raw)) {
       this.add(
-        this.problems,
         loc,
         '',
         '(document)',
@@ -212,7 +211,6 @@ class ManifestReader {
     const kind = raw['kind'];
     if (typeof kind !== 'string' || kind === '') {
       this.add(
-        this.problems,
         loc,
         '',
         'kind',
@@ -231,7 +229,7 @@ class ManifestReader {
         : kind === 'List'
           ? 'ignored: a List inside a List is not read; put its items in the outer List'
           : `ignored: Switchyard reads ${KNOWN_KINDS}`;
-      this.add(this.warnings, loc, `${kind}${name ? ` ${name}` : ''}`, 'kind', kind, 'unknown-kind', message);
+      this.add(loc, `${kind}${name ? ` ${name}` : ''}`, 'kind', kind, 'unknown-kind', message);
       return;
     }
     const written = meta['namespace'];
@@ -242,20 +240,11 @@ class ManifestReader {
     const apiVersion = raw['apiVersion'];
     const versions = rule.apiVersions.join(' or ');
     if (apiVersion === undefined || apiVersion === null || apiVersion === '') {
-      this.add(
-        this.problems,
-        loc,
-        what,
-        'apiVersion',
-        apiVersion,
-        'missing-api-version',
-        `add apiVersion: ${versions}`,
-      );
+      this.add(loc, what, 'apiVersion', apiVersion, 'missing-api-version', `add apiVersion: ${versions}`);
       return;
     }
     if (typeof apiVersion !== 'string' || !rule.apiVersions.includes(apiVersion)) {
       this.add(
-        this.problems,
         loc,
         what,
         'apiVersion',
@@ -265,18 +254,17 @@ class ManifestReader {
       );
       return;
     }
-    const before = this.problems.length;
+    const before = this.found.problems.length;
     const report: ShapeReport = (field, value, code, message) =>
-      this.add(this.problems, loc, what, field, value, code, message);
+      this.add(loc, what, field, value, code, message);
     checkMetadata(raw, rule.name, report);
     rule.check(raw, report);
-    if (this.problems.length > before) return;
+    if (this.found.problems.length > before) return;
 
     const key = `${kind} ${id}`;
     const first = this.seen.get(key);
     if (first !== undefined) {
       this.add(
-        this.problems,
         loc,
         what,
         'metadata.name',
@@ -302,7 +290,7 @@ class ManifestReader {
       case 'Node':
         this.out.nodes.push(obj as V1Node);
         for (const [field, message] of nodeWarnings(obj as V1Node)) {
-          this.add(this.warnings, loc, what, field, undefined, 'node-unusable', message);
+          this.add(loc, what, field, undefined, 'node-unusable', message);
         }
         break;
       case 'Namespace':
@@ -313,7 +301,6 @@ class ManifestReader {
         this.out.endpointSlices.push(slice);
         if (!slice.metadata?.labels?.[SERVICE_NAME_LABEL]) {
           this.add(
-            this.warnings,
             loc,
             what,
             `metadata.labels["${SERVICE_NAME_LABEL}"]`,
@@ -328,22 +315,15 @@ class ManifestReader {
   }
 
   private add(
-    to: Problem[],
     loc: Location,
     what: string,
     field: string,
     value: unknown,
-    code: string,
+    code: CodeIn<'manifest'>,
     message: string,
   ): void {
     const where = this.where(loc);
-    to.push({
-      code: `manifest.${code}`,
-      object: what ? `${what} in ${where}` : where,
-      field,
-      value: show(value),
-      message,
-    });
+    this.found.report(`manifest.${code}`, field, value, message, what ? `${what} in ${where}` : where);
   }
 
   private where(loc: Location): string {

@@ -4,9 +4,10 @@
  * is structure only; what a pool's addresses mean is for controller/pools/parse.ts, and what an
  * annotation's value means is for the table compiler.
  */
+import type { CodeIn } from '../../../shared/problems.ts';
 
 /** Receives one structural fault: the field path, the value found, a code suffix and the fix. */
-export type ShapeReport = (field: string, value: unknown, code: string, message: string) => void;
+export type ShapeReport = (field: string, value: unknown, code: CodeIn<'manifest'>, message: string) => void;
 
 type Obj = Record<string, unknown>;
 
