@@ -383,8 +383,17 @@ export const SELF_TEST_TIMEOUT_MS = 5000;
  * over loopback (see `selfTest`); rejects with what failed. `internals` replaces the real ones
  * (tests).
  */
-export async function createHandlesIo(internals?: NodeInternals): Promise<RelayIo> {
-  const n = internals ?? loadNodeInternals();
+export function createHandlesIo(internals?: NodeInternals): Promise<RelayIo> {
+  if (internals !== undefined) return verify(internals);
+  // The real internals pass or fail once per thread: later speakers of this process reuse the outcome.
+  verified ??= verify(loadNodeInternals());
+  return verified;
+}
+
+/** The outcome of the self-test with this thread's real internals, once it has run. */
+let verified: Promise<RelayIo> | null = null;
+
+async function verify(n: NodeInternals): Promise<RelayIo> {
   const missing = missingInternals(n);
   if (missing.length > 0) {
     throw new Error(
