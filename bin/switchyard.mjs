@@ -20,6 +20,13 @@ if (!satisfies(process.versions.node, range)) {
   process.exit(1);
 }
 
+// `--version` alone is answered here, from the package.json just read (what yargs would print), so it
+// costs no more than starting Node.
+if (process.argv.length === 3 && process.argv[2] === '--version') {
+  process.stdout.write(`${pkg.version}\n`);
+  process.exit(0);
+}
+
 const dist = new URL('../dist/', import.meta.url);
 const compiled = new URL('../dist/bin/cli.js', import.meta.url);
 if (existsSync(compiled) && !(hasSources() && stale())) {
