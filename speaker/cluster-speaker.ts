@@ -121,11 +121,12 @@ export class ClusterSpeaker {
         gained: (c) => {
           this.#metrics.changed('gained');
           this.#toAdvertise.add(c.vip);
-          this.#reconcile();
+          // Never rejects: a failed pass is logged and retried inside #reconcile.
+          void this.#reconcile();
         },
         suspended: () => {
           this.#metrics.changed('suspended');
-          this.#reconcile();
+          void this.#reconcile(); // never rejects (see above)
         },
         lost: (loss: OwnershipLoss) => {
           this.#metrics.changed('lost');
@@ -161,7 +162,7 @@ export class ClusterSpeaker {
           cs.#log.debug({ event: 'store-table', version: table.version, generation });
           cs.#table = table;
           cs.#loop.setVips(new Set(table.listeners.map((l) => l.vip)));
-          cs.#reconcile();
+          void cs.#reconcile(); // never rejects: a failed pass is logged and retried inside it
         },
         onRefused: (r) => opts.speaker.reportRefused(r.problems, `store table v${r.version}`),
       },

@@ -86,7 +86,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     });
     source.onChange(() => changes.push(source.view()));
     const watching = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
-    source.start();
+    void source.start(); // the promise whenSynced() returns, awaited on the next line
     await within(source.whenSynced(), 5000, 'the first sync');
     await within(watching, 5000, 'every watch to open');
     await changes.until((c) => c.length === 1, 'the post-sync announcement');
@@ -279,7 +279,7 @@ describe('KubeSource with poolNamespace', { timeout: 30_000 }, () => {
       poolNamespace: 'switchyard-system',
     });
     try {
-      source.start();
+      void source.start(); // the promise whenSynced() returns, awaited on the next line
       await within(source.whenSynced(), 5000, 'the first sync');
       assert.deepEqual([...source.view().pools.keys()], ['switchyard-system/p']);
       assert.equal(server.requestCount('list', 'ipaddresspools.switchyard.io'), 1);

@@ -62,7 +62,7 @@ try {
     });
 
   let t = performance.now();
-  source.start();
+  void source.start(); // the promise whenSynced() returns, awaited on the next line
   await source.whenSynced();
   const syncMs = performance.now() - t;
 
