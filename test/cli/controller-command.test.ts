@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/log.ts';
 import { redisConnectionFrom } from '../../shared/store/redis-options.ts';
 import { RedisStore } from '../../shared/store/redis-store.ts';
+import { freePort } from '../harness/ports.ts';
 import { startRedis, type TestRedis } from '../harness/redis.ts';
 import { eventually } from '../store/await-events.ts';
 import { BIN, runCli } from './run-cli.ts';
@@ -101,14 +101,3 @@ describe('switchyard controller --config', { timeout: 60_000 }, () => {
     assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -12,6 +12,7 @@ import {
 import { ManifestSource } from '../../controller/sources/manifest/source.ts';
 import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
+import { eventually } from '../harness/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sy-loop-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,14 +51,6 @@ metadata: {name: extra, namespace: demo}
 spec: {type: LoadBalancer, ports: [{port: 81, nodePort: 30081}]}
 `;
 
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('ControllerLoop over a manifest file', () => {
   it('publishes once, writes each Service once, follows edits and keeps the last good file', async () => {
     const file = join(dir, 'demo.yaml');
@@ -83,7 +76,7 @@ describe('ControllerLoop over a manifest file', () => {
       const text = readFileSync(file, 'utf8');
       writeFileSync(`${file}.tmp`, text + EXTRA);
       renameSync(`${file}.tmp`, file);
-      await until(() => publisher.tables.length === 2, 'the second publish');
+      await eventually(() => publisher.tables.length === 2, 5000, 'the second publish');
       await loop.idle();
       assert.equal(publisher.tables[1]!.listeners.length, 4);
       assert.deepEqual(
@@ -115,7 +108,7 @@ describe('ControllerLoop over a manifest file', () => {
     const loop = new ControllerLoop({ source, writer, publisher, logger: silentLogger(), debounceMs: 10 });
     try {
       await loop.start();
-      await until(() => writer.services.length === 3, 'every Service written after retries');
+      await eventually(() => writer.services.length === 3, 5000, 'every Service written after retries');
       assert.equal(publisher.tables.length, 1, 'the table is not republished by the retries');
     } finally {
       await loop.stop();

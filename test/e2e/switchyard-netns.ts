@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import { preferredOwner } from '../../speaker/ownership/rendezvous.ts';
 import { NetnsCluster } from '../harness/netns.ts';
 import { findRedisServer } from '../harness/redis.ts';
+import { eventually } from '../harness/wait.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'bin/switchyard.mjs');
@@ -61,7 +62,7 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Poll `probe` every `everyMs` until it returns true; resolves with the ms it took, bounded by `timeoutMs`. */
+/** `eventually(probe)` every `everyMs`, resolving with the ms it took (the timelines report them). */
 export async function until(
   probe: () => Promise<boolean>,
   timeoutMs: number,
@@ -69,11 +70,8 @@ export async function until(
   everyMs = 100,
 ): Promise<number> {
   const start = performance.now();
-  while (performance.now() - start < timeoutMs) {
-    if (await probe()) return performance.now() - start;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+  await eventually(probe, timeoutMs, what, everyMs);
+  return performance.now() - start;
 }
 
 /** A process started in a namespace, with its output kept. */

@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from './ports.ts';
 
 /** How long a redis-server gets to say it is ready or to exit. */
 const START_TIMEOUT_MS = 10_000;
@@ -57,19 +58,6 @@ export function findRedisServer(
     `redis-server not found (looked at $REDIS_SERVER, ${standardPath} and PATH): ` +
       'install it, e.g. `sudo apt-get install redis-server` (or run `bash .ci/run`), then run the tests again',
   );
-}
-
-/** A port that was free a moment ago on 127.0.0.1. */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('could not read a free port');
-  return addr.port;
 }
 
 function waitForExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {

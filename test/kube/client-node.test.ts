@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
-import { Recorder, within } from './recorder.ts';
+import { within } from '../harness/wait.ts';
+import { Recorder } from './recorder.ts';
 
 const merge = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
 
@@ -340,7 +341,7 @@ describe('client-node informer against the fake API server', { timeout: 60_000 }
     inf.on('error', (e) => errors.push(e));
     const watching = server.nextWatch('services');
     await inf.start();
-    await within(watching, 5000, 'the informer watch');
+    await within(5000, 'the informer watch', watching);
     return { inf, seen, errors };
   }
 
@@ -379,7 +380,7 @@ describe('client-node informer against the fake API server', { timeout: 60_000 }
       // These land while no watch is open: the new watch must replay them from history.
       seedService('inf2', 'b');
       seedService('inf2', 'a', { v: '2' });
-      await within(rewatch, 5000, 'the informer to watch again');
+      await within(5000, 'the informer to watch again', rewatch);
       seedService('inf2', 'c');
       await seen.until((e) => e.includes('add c'), 'add c after the cut');
       assert.deepEqual(seen.events, ['add a', 'add b', 'update a {"v":"2"}', 'add c']);
@@ -429,7 +430,7 @@ describe('client-node informer against the fake API server', { timeout: 60_000 }
     try {
       await seen.until((e) => e.includes('add a'), 'initial add');
       server.cutWatches('destroy');
-      const err = await within(failed, 5000, 'the informer error');
+      const err = await within(5000, 'the informer error', failed);
       assert.ok(err instanceof Error);
       assert.equal(errors.length, 1);
       assert.equal(server.openWatches('services'), 0, 'the informer did not reconnect by itself');

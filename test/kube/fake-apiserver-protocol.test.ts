@@ -7,7 +7,8 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
-import { Recorder, within } from './recorder.ts';
+import { within } from '../harness/wait.ts';
+import { Recorder } from './recorder.ts';
 
 interface WireEvent {
   type: string;
@@ -48,7 +49,7 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
     const req = request(server.url + path, { headers: { Authorization: `Bearer ${server.token}` } });
     open.add(req);
     req.end();
-    const [res] = (await within(once(req, 'response'), 5000, 'watch headers')) as [
+    const [res] = (await within(5000, 'watch headers', once(req, 'response'))) as [
       import('node:http').IncomingMessage,
     ];
     const events = new Recorder<WireEvent>();
@@ -141,7 +142,7 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
     server.compact();
     const w = await watch(`/api/v1/services?watch=1&resourceVersion=${old}`);
     assert.equal(w.res.statusCode, 200);
-    await within(w.ended, 5000, 'the stream to end');
+    await within(5000, 'the stream to end', w.ended);
     assert.equal(w.events.events.length, 1);
     const [e] = w.events.events;
     assert.equal(e?.type, 'ERROR');
@@ -155,7 +156,7 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
     // however long they took, which on a loaded machine is more than any slack below the timeout.
     const started = performance.now();
     const w = await watch('/api/v1/nodes?watch=1&timeoutSeconds=1');
-    await within(w.ended, 5000, 'the watch timeout');
+    await within(5000, 'the watch timeout', w.ended);
     const lasted = performance.now() - started;
     assert.ok(lasted >= 1000 - 2, `ended ${lasted.toFixed(0)} ms after the request, before the timeout`);
   });
@@ -257,7 +258,7 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
     const dropped = new Promise((resolve) => w.res.on('close', resolve));
     const url = server.url;
     await server.setUnavailable('refuse');
-    await within(dropped, 5000, 'the watch to drop');
+    await within(5000, 'the watch to drop', dropped);
     await assert.rejects(call('GET', '/api/v1/nodes'), (err: Error) => /fetch failed/.test(err.message));
     await server.setAvailable();
     assert.equal(server.url, url);

@@ -10,8 +10,9 @@ import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import { loadKubeConfig, makeKubeClients } from '../../controller/sources/kube/client.ts';
 import { type KubeSnapshot, KubeSource } from '../../controller/sources/kube/source.ts';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
+import { within } from '../harness/wait.ts';
 import { captureLogs, type LogLine, WARN } from './log-capture.ts';
-import { Recorder, within } from './recorder.ts';
+import { Recorder } from './recorder.ts';
 
 const BACKOFF = { initialMs: 50, maxMs: 200, resetAfterMs: 10_000 };
 const RESOURCES = ['services', 'ipaddresspools', 'nodes', 'namespaces', 'endpointslices'];
@@ -87,8 +88,8 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     source.onChange(() => changes.push(source.view()));
     const watching = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
     void source.start(); // the promise whenSynced() returns, awaited on the next line
-    await within(source.whenSynced(), 5000, 'the first sync');
-    await within(watching, 5000, 'every watch to open');
+    await within(5000, 'the first sync', source.whenSynced());
+    await within(5000, 'every watch to open', watching);
     await changes.until((c) => c.length === 1, 'the post-sync announcement');
   });
 
@@ -160,12 +161,12 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     const before = source.view();
     const rewatch = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
     server.cutWatches('end');
-    await within(rewatch, 5000, 'watches after a clean cut');
+    await within(5000, 'watches after a clean cut', rewatch);
     const redrop = Promise.all(RESOURCES.map((r) => server.nextWatch(r)));
     server.cutWatches('destroy');
     // Changed while every watch is down: the resumed watches must replay it.
     server.seed({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n2' }, status: {} });
-    await within(redrop, 5000, 'watches after a drop');
+    await within(5000, 'watches after a drop', redrop);
     await changes.until(() => announced().nodes.has('n2'), 'the change made during the cut');
     await marker('after-cut');
     assert.equal(server.requestCount('list'), lists, 'watches resumed from their resourceVersion');
@@ -226,7 +227,7 @@ describe('KubeSource', { timeout: 60_000 }, () => {
 
   it('stops quietly: the AbortError of stopping is not logged as a failure, and no watch stays open', async () => {
     await source.stop();
-    await within(server.noWatches(), 5000, 'every watch to close');
+    await within(5000, 'every watch to close', server.noWatches());
     server.seed({
       apiVersion: 'v1',
       kind: 'Service',
@@ -245,13 +246,13 @@ describe('KubeSource', { timeout: 60_000 }, () => {
     try {
       // A clean end makes every informer watch again, from its resourceVersion.
       assert.equal(server.cutWatches('end'), RESOURCES.length);
-      await within(hold.held(RESOURCES.length), 5000, 'every informer to ask for a new watch');
+      await within(5000, 'every informer to ask for a new watch', hold.held(RESOURCES.length));
       await source.stop();
     } finally {
       hold.release();
     }
-    await within(answered, 5000, 'the server to answer the held watches');
-    await within(server.noWatches(), 5000, 'every watch to close');
+    await within(5000, 'the server to answer the held watches', answered);
+    await within(5000, 'every watch to close', server.noWatches());
     assert.equal(server.requestCount('watch'), 2 * RESOURCES.length, 'no watch after the held ones');
     assert.deepEqual(
       logs.events.filter((l) => l.level >= WARN),
@@ -280,7 +281,7 @@ describe('KubeSource with poolNamespace', { timeout: 30_000 }, () => {
     });
     try {
       void source.start(); // the promise whenSynced() returns, awaited on the next line
-      await within(source.whenSynced(), 5000, 'the first sync');
+      await within(5000, 'the first sync', source.whenSynced());
       assert.deepEqual([...source.view().pools.keys()], ['switchyard-system/p']);
       assert.equal(server.requestCount('list', 'ipaddresspools.switchyard.io'), 1);
     } finally {

@@ -10,6 +10,7 @@ import { parseTable } from '../../shared/table-parse.ts';
 import { HealthChecker } from '../../speaker/health/health-checker.ts';
 import type { HealthChange, HealthState } from '../../speaker/health/health-target.ts';
 import { healthTargets } from '../../speaker/health/health-target.ts';
+import { within } from '../harness/wait.ts';
 import {
   closedPort,
   type ScriptedHealthServer,
@@ -22,19 +23,6 @@ import {
 const HOST = '127.0.0.1';
 const execFileAsync = promisify(execFile);
 const fast: HealthTiming = { intervalMs: 50, timeoutMs: 500, rise: 2, fall: 3 };
-
-/** `p`, or a rejection naming the bound if it takes longer than `ms`. */
-async function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, bound]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Records every change, with how many requests the server had answered when it happened. */
 class ChangeLog {
@@ -58,7 +46,7 @@ class ChangeLog {
   waitFor(key: string, state: HealthState, from = 0): Promise<void> {
     if (this.#seen(key, state, from)) return Promise.resolve();
     const seen = new Promise<void>((resolve) => this.#waiters.push({ key, state, from, resolve }));
-    return within(seen, 5000).catch(() => {
+    return within(5000, `${key} to become ${state}`, seen).catch(() => {
       throw new Error(`${key} did not become ${state}; changes: ${JSON.stringify(this.changes)}`);
     });
   }
@@ -222,7 +210,12 @@ describe('HealthChecker', { timeout: 15_000 }, () => {
     assert.equal(checker.state(dropped.key), 'unknown');
     assert.deepEqual([...checker.snapshot().keys()], [kept.key]);
     // The abandoned probe's socket is destroyed at once rather than left to its 60 s timeout.
-    if (!probeSocket.closed) await within(new Promise((resolve) => probeSocket.once('close', resolve)), 2000);
+    if (!probeSocket.closed)
+      await within(
+        2000,
+        'the abandoned probe socket to close',
+        new Promise((resolve) => probeSocket.once('close', resolve)),
+      );
     const seen = keep.requests.length;
     await keep.waitForRequests(seen + 3);
     let another = false;
@@ -264,7 +257,7 @@ describe('HealthChecker', { timeout: 15_000 }, () => {
     // Healthy: the first probe has ended and the next one waits ~1 minute.
     await log.waitFor(slow.key, 'healthy');
     checker.setTargets([{ ...slow, timing: fast }]);
-    await within(s.waitForRequests(3), 5000);
+    await within(5000, 'three probe requests', s.waitForRequests(3));
     assert.equal(checker.state(slow.key), 'healthy');
   });
 

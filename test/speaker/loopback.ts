@@ -9,6 +9,7 @@ import { type AddressInfo, connect, createServer, type Server, type Socket } fro
 import { Worker } from 'node:worker_threads';
 import type { ForwardingTable, Listener } from '../../shared/model.ts';
 import { parseTable } from '../../shared/table-parse.ts';
+import { within } from '../harness/wait.ts';
 
 let counter = 0;
 const base = 10 + Math.floor(Math.random() * 200);
@@ -19,27 +20,9 @@ export function loopbackAddress(): string {
   return `127.${base}.${Math.floor(Math.random() * 250) + 1}.${(counter % 250) + 1}`;
 }
 
-/** A port that was free on `host` a moment ago (the table needs a real port before binding). */
-export async function freePort(host: string): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen({ host, port: 0 }, resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-/** Reject if `p` does not settle within `ms`. */
-export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// Re-exported for the data-plane tests and fixtures that import them from here.
+export { freePort } from '../harness/ports.ts';
+export { within };
 
 /** A backend "node": a TCP server on a loopback address that keeps its accepted sockets. */
 export interface Backend {

@@ -10,6 +10,7 @@ import {
   releaseBuffer,
   takeBulkBuffer,
 } from '../../speaker/forward/read-buffers.ts';
+import { eventually } from '../harness/wait.ts';
 import { type ForwarderFixture, startForwarder } from './forwarder-fixture.ts';
 import {
   type Backend,
@@ -94,11 +95,8 @@ describe('read buffers', () => {
     assert.equal(b.got.hash, clientSent);
     assert.ok(readBufferCounts().bulk > 0, 'a 16 MiB stream never moved to a bulk buffer');
     client.end();
-    await within(
-      5000,
-      'the connection to close',
-      waitFor(() => fx.runtime(key).size === 0),
-    );
+    // Polled every 10 ms: closing has no event to await here.
+    await eventually(() => fx.runtime(key).size === 0, 5000, 'the connection to close', 10);
     const c = readBufferCounts();
     assert.equal(c.spareBulk, c.bulk, 'a bulk buffer was not given back');
     assert.equal(c.spare, c.allocated, 'a normal buffer was not given back');
@@ -118,8 +116,3 @@ describe('read buffers', () => {
     assert.equal(readBufferCounts().spareBulk, BULK_LIMIT);
   });
 });
-
-/** Poll `cond` every 10 ms (closing has no event to await here). */
-async function waitFor(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 10));
-}

@@ -41,15 +41,7 @@ status:
   return `${docs.join('\n---\n')}\n`;
 }
 
-/** A free TCP port on `host`. */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, host);
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from '../harness/ports.ts';
 
 /** A running `switchyard` child with its output so far. */
 export interface Child {

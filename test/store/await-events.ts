@@ -45,18 +45,5 @@ export class EventQueue<T> {
   }
 }
 
-/** Poll `probe` every `intervalMs` until it returns a value that is not undefined/false; bounded by `timeoutMs`. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 5000,
-  what = 'condition',
-  intervalMs = 20,
-): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+// Re-exported for the store, status and controller tests that import it from here.
+export { eventually } from '../harness/wait.ts';
