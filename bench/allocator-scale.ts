@@ -9,8 +9,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { V1Service } from '@kubernetes/client-node';
 import { allocateAll } from '../controller/allocate/reconcile-allocations.ts';
+import type { ServiceObject } from '../controller/model/kubernetes.ts';
 import { parsePools } from '../controller/pools/parse.ts';
 
 interface Row {
@@ -23,8 +23,8 @@ interface Row {
 }
 
 /** The Services of one run: mostly IPv4, some dual-stack and IPv6, some sharing, some explicit requests. */
-function cluster(n: number): V1Service[] {
-  const out: V1Service[] = [];
+function cluster(n: number): ServiceObject[] {
+  const out: ServiceObject[] = [];
   for (let i = 0; i < n; i++) {
     const ns = `ns-${i % 50}`;
     const annotations: Record<string, string> = {};
@@ -41,7 +41,7 @@ function cluster(n: number): V1Service[] {
     out.push({
       metadata: { name: `svc-${i}`, namespace: ns, annotations, uid: `uid-${i}` },
       spec,
-    } as V1Service);
+    } as ServiceObject);
   }
   return out;
 }

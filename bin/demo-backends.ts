@@ -4,7 +4,7 @@
  * balancing. Only for addresses in 127.0.0.0/8: the demo never binds anything else.
  */
 import { createServer, type Server } from 'node:http';
-import type { V1Node, V1Service } from '@kubernetes/client-node';
+import type { NodeObject, ServiceObject } from '../controller/model/kubernetes.ts';
 import { UserError } from '../shared/errors.ts';
 import { parseIp } from '../shared/ip.ts';
 
@@ -22,7 +22,7 @@ export interface DemoBackends {
   close(): Promise<void>;
 }
 
-function internalIp(node: V1Node): string | undefined {
+function internalIp(node: NodeObject): string | undefined {
   return node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address;
 }
 
@@ -33,8 +33,8 @@ function isLoopback(address: string): boolean {
 
 /** Start a backend on every loopback node for every NodePort of every LoadBalancer Service. */
 export async function startDemoBackends(
-  nodes: readonly V1Node[],
-  services: readonly V1Service[],
+  nodes: readonly NodeObject[],
+  services: readonly ServiceObject[],
 ): Promise<DemoBackends> {
   const wanted: DemoBackend[] = [];
   for (const node of nodes) {

@@ -4,10 +4,11 @@
  * same answer: Services that hold IPs are placed first and keep them while they stay valid; only then
  * do the others get addresses. `switchyard plan` and the controller loop both call `allocateAll`.
  */
-import type { V1Namespace, V1Service } from '@kubernetes/client-node';
+
 import type { Problem } from '../../shared/errors.ts';
 import { type Ip, parseIp } from '../../shared/ip.ts';
 import type { PoolStatus } from '../../shared/store/store.ts';
+import type { NamespaceObject, ServiceObject } from '../model/kubernetes.ts';
 import type { Labels } from '../pools/label-selector.ts';
 import type { Pool } from '../pools/pool.ts';
 import { type AllocationRequest, readService, type ServiceReadOptions } from '../services/request.ts';
@@ -64,9 +65,9 @@ export interface AllocationPlan {
 export interface AllocateAllInput {
   /** Valid pools, from `parsePools`. */
   readonly pools: readonly Pool[];
-  readonly services: readonly V1Service[];
+  readonly services: readonly ServiceObject[];
   /** Namespaces, for namespaceSelectors; a Service's namespace missing here has only its name label. */
-  readonly namespaces?: readonly V1Namespace[];
+  readonly namespaces?: readonly NamespaceObject[];
   /**
    * The last plan. Its IPs count as held for Services whose status is still empty (the status write
    * has not landed yet), and its failures and warnings are not repeated as events.
@@ -138,7 +139,7 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
     if (ns.metadata?.name) nsLabels.set(ns.metadata.name, ns.metadata.labels ?? {});
   }
   const prev = new Map((input.previous?.services ?? []).map((o) => [`${o.namespace}/${o.name}`, o]));
-  const readings = new Map<string, { svc: V1Service; reading: ReturnType<typeof readService> }>();
+  const readings = new Map<string, { svc: ServiceObject; reading: ReturnType<typeof readService> }>();
   for (const svc of input.services) {
     const reading = readService(svc, nsLabels.get(svc.metadata?.namespace ?? 'default') ?? {}, input.options);
     const key = reading.kind === 'request' ? reading.request.key : reading.key;
@@ -191,7 +192,10 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
   const services: ServiceOutcome[] = [];
   const keys = [...readings.keys()].sort();
   for (const key of keys) {
-    const { svc, reading } = readings.get(key) as { svc: V1Service; reading: ReturnType<typeof readService> };
+    const { svc, reading } = readings.get(key) as {
+      svc: ServiceObject;
+      reading: ReturnType<typeof readService>;
+    };
     const base = {
       namespace: svc.metadata?.namespace ?? 'default',
       name: svc.metadata?.name ?? '',
@@ -243,7 +247,7 @@ export function allocateAll(input: AllocateAllInput): AllocationPlan {
 function heldIps(
   req: AllocationRequest,
   previous: ServiceOutcome | undefined,
-  svc: V1Service | undefined,
+  svc: ServiceObject | undefined,
 ): Ip[] {
   if (req.currentIps.length > 0) return [...req.currentIps];
   if (!previous || previous.ips.length === 0) return [];

@@ -3,11 +3,12 @@
  * out — each Service's IPs and events, each pool's status, and the forwarding table. The loop around
  * it (controller-loop.ts) decides when to run it and applies the result; `switchyard plan` prints it.
  */
-import type { V1EndpointSlice, V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
+
 import type { Problem } from '../../shared/errors.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import type { NodeState } from '../../shared/store/store.ts';
 import { type AllocationPlan, allocateAll } from '../allocate/reconcile-allocations.ts';
+import type { EndpointSliceObject, NamespaceObject, NodeObject, ServiceObject } from '../model/kubernetes.ts';
 import { parsePools } from '../pools/parse.ts';
 import type { Pool } from '../pools/pool.ts';
 import { isNodeExcluded, isNodeReady } from '../table/backend-nodes.ts';
@@ -17,10 +18,10 @@ import { type CompileOptionsInput, compileTable } from '../table/compiler.ts';
 export interface ClusterObjects {
   /** IPAddressPool objects as written; `parsePools` validates them. */
   readonly pools: readonly unknown[];
-  readonly services: readonly V1Service[];
-  readonly nodes: readonly V1Node[];
-  readonly namespaces: readonly V1Namespace[];
-  readonly endpointSlices: readonly V1EndpointSlice[];
+  readonly services: readonly ServiceObject[];
+  readonly nodes: readonly NodeObject[];
+  readonly namespaces: readonly NamespaceObject[];
+  readonly endpointSlices: readonly EndpointSliceObject[];
 }
 
 /** Settings of a pass that come from flags, not from objects. */

@@ -3,7 +3,6 @@
  * form, with the API server's matching semantics: every requirement must hold, and an empty selector
  * matches everything.
  */
-import type { V1LabelSelector } from '@kubernetes/client-node';
 import { type Problem, problemOf } from '../../shared/errors.ts';
 
 /** A label set as Kubernetes stores it. */
@@ -59,7 +58,7 @@ function problem(site: SelectorSite, field: string, value: unknown, message: str
  * nothing about its shape is trusted.
  */
 export function compileSelector(
-  raw: V1LabelSelector | unknown,
+  raw: unknown,
   site: SelectorSite,
 ): { selector: LabelSelector | null; problems: Problem[] } {
   const problems: Problem[] = [];

@@ -5,12 +5,12 @@
  * the backend depends on (a valid proxy-protocol, say) are never dropped because a neighbour is wrong.
  */
 
-import type { V1Service } from '@kubernetes/client-node';
 import { parseDuration } from '../../shared/duration.ts';
 import { type Problem, problemOf } from '../../shared/errors.ts';
 import type { Algorithm, ProxyProtocol } from '../../shared/model.ts';
 import type { CodeIn } from '../../shared/problems.ts';
 import { ANNOTATION_PREFIX } from '../api-names.ts';
+import type { ServiceObject } from '../model/kubernetes.ts';
 
 /** Our annotation prefix. */
 
@@ -58,7 +58,7 @@ export interface AnnotationReading {
 }
 
 /** Read the data-plane annotations of `service`; `object` names the Service in problems (e.g. `Service default/web`). */
-export function readDataPlaneAnnotations(service: V1Service, object: string): AnnotationReading {
+export function readDataPlaneAnnotations(service: ServiceObject, object: string): AnnotationReading {
   const annotations = service.metadata?.annotations ?? {};
   const problems: Problem[] = [];
   const settings: {

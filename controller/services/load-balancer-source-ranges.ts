@@ -5,9 +5,10 @@
  * it: bad entries are dropped with a Problem, and if none is left the Service is refused rather
  * than opened to every client.
  */
-import type { V1Service } from '@kubernetes/client-node';
+
 import { type Problem, show } from '../../shared/errors.ts';
 import { parseCidr } from '../../shared/ip.ts';
+import type { ServiceObject } from '../model/kubernetes.ts';
 
 /** The Kubernetes annotation read when `spec.loadBalancerSourceRanges` is empty. */
 export const SOURCE_RANGES_ANNOTATION = 'service.beta.kubernetes.io/load-balancer-source-ranges';
@@ -21,7 +22,7 @@ export interface SourceRangeReading {
 }
 
 /** Read the source ranges of `service`; `object` names it in problems. */
-export function serviceSourceRanges(service: V1Service, object: string): SourceRangeReading {
+export function serviceSourceRanges(service: ServiceObject, object: string): SourceRangeReading {
   const spec = service.spec?.loadBalancerSourceRanges ?? [];
   const fromSpec = spec.length > 0;
   const annotation = service.metadata?.annotations?.[SOURCE_RANGES_ANNOTATION];

@@ -5,11 +5,11 @@
  * with a warning naming the replacement.
  */
 
-import type { V1Service } from '@kubernetes/client-node';
 import { type Problem, ProblemCollector } from '../../shared/errors.ts';
 import { type Family, type Ip, parseIp } from '../../shared/ip.ts';
 import type { CodeIn } from '../../shared/problems.ts';
 import { ANNOTATION_PREFIX, serviceKey } from '../api-names.ts';
+import type { ServiceObject } from '../model/kubernetes.ts';
 import type { Labels } from '../pools/label-selector.ts';
 import type { ServiceIdentity } from '../pools/pool.ts';
 
@@ -94,7 +94,7 @@ export function familyName(f: Family): string {
 /** `namespace/name` of a Service. */
 
 /** The IPs a Service's status says it holds, in order; hostnames and junk are skipped. */
-export function statusIps(svc: V1Service): Ip[] {
+export function statusIps(svc: ServiceObject): Ip[] {
   const out: Ip[] = [];
   for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
     const ip = typeof ing?.ip === 'string' ? parseIp(ing.ip) : null;
@@ -143,13 +143,13 @@ class ServiceChecker extends ProblemCollector {
   }
 }
 
-function createdAt(svc: V1Service): number | null {
+function createdAt(svc: ServiceObject): number | null {
   const t: unknown = svc.metadata?.creationTimestamp;
   const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : Number.NaN;
   return Number.isFinite(ms) ? ms : null;
 }
 
-function readRequestedIps(c: ServiceChecker, svc: V1Service): Ip[] {
+function readRequestedIps(c: ServiceChecker, svc: ServiceObject): Ip[] {
   const specIp = svc.spec?.loadBalancerIP;
   const ann = c.annotation(ANNOTATIONS.loadBalancerIPs);
   const hasSpecIp = typeof specIp === 'string' && specIp.trim() !== '';
@@ -191,7 +191,7 @@ function readRequestedIps(c: ServiceChecker, svc: V1Service): Ip[] {
 
 function readFamilies(
   c: ServiceChecker,
-  svc: V1Service,
+  svc: ServiceObject,
   policy: IpFamilyPolicy,
   requested: readonly Ip[],
 ): Family[] {
@@ -256,7 +256,7 @@ function checkRequestedFamilies(
   return families.filter((f) => requested.some((ip) => ip.family === f));
 }
 
-function readPorts(c: ServiceChecker, svc: V1Service): ServicePort[] {
+function readPorts(c: ServiceChecker, svc: ServiceObject): ServicePort[] {
   const out: ServicePort[] = [];
   (svc.spec?.ports ?? []).forEach((p, i) => {
     const port = p?.port;
@@ -283,7 +283,7 @@ export function selectorText(selector: Labels | undefined): string {
  * added when missing, as the API server does, so manifests without Namespace objects behave alike.
  */
 export function readService(
-  svc: V1Service,
+  svc: ServiceObject,
   namespaceLabels: Labels,
   options: ServiceReadOptions = {},
 ): ServiceReading {

@@ -3,10 +3,11 @@
  * that looks at Nodes and EndpointSlices. Eligibility follows the Kubernetes service controller:
  * the node is Ready and does not carry the exclude-from-external-load-balancers label.
  */
-import type { V1EndpointSlice, V1Node } from '@kubernetes/client-node';
+
 import { type Problem, show } from '../../shared/errors.ts';
 import { type Family, parseIp } from '../../shared/ip.ts';
 import type { Backend } from '../../shared/model.ts';
+import type { EndpointSliceObject, NodeObject } from '../model/kubernetes.ts';
 
 /** Label that takes a node out of every load balancer's backends, whatever its value (as in Kubernetes). */
 export const EXCLUDE_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -20,12 +21,12 @@ export interface EligibleNode {
 }
 
 /** Whether the node's Ready condition is True. */
-export function isNodeReady(node: V1Node): boolean {
+export function isNodeReady(node: NodeObject): boolean {
   return (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
 /** Whether the node is labelled out of external load balancers. */
-export function isNodeExcluded(node: V1Node): boolean {
+export function isNodeExcluded(node: NodeObject): boolean {
   const labels = node.metadata?.labels;
   return labels !== undefined && Object.hasOwn(labels, EXCLUDE_LABEL);
 }
@@ -34,7 +35,7 @@ export function isNodeExcluded(node: V1Node): boolean {
  * The nodes that may take traffic, sorted by name. Nodes without a name, not Ready, or excluded by
  * label are left out; a repeated name keeps its first occurrence.
  */
-export function eligibleNodes(nodes: readonly V1Node[]): EligibleNode[] {
+export function eligibleNodes(nodes: readonly NodeObject[]): EligibleNode[] {
   const byName = new Map<string, EligibleNode>();
   for (const node of nodes) {
     const name = node.metadata?.name;
@@ -56,7 +57,9 @@ export function eligibleNodes(nodes: readonly V1Node[]): EligibleNode[] {
  * An endpoint with `ready` unset counts as ready, as the EndpointSlice API tells consumers to;
  * one without `nodeName` cannot be placed and is skipped.
  */
-export function readyEndpointNodesByService(slices: readonly V1EndpointSlice[]): Map<string, Set<string>> {
+export function readyEndpointNodesByService(
+  slices: readonly EndpointSliceObject[],
+): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   for (const slice of slices) {
     const service = slice.metadata?.labels?.[SERVICE_NAME_LABEL];

@@ -6,7 +6,6 @@
  * identical table, so a publisher can compare tables to skip no-op publishes.
  */
 
-import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { type Problem, problemOf, show } from '../../shared/errors.ts';
 import { type Ip, parseIp } from '../../shared/ip.ts';
 import {
@@ -22,6 +21,7 @@ import {
 import type { CodeIn } from '../../shared/problems.ts';
 import { TABLE_DEFAULTS } from '../../shared/table-parse.ts';
 import { serviceKey } from '../api-names.ts';
+import type { EndpointSliceObject, NodeObject, ServiceObject } from '../model/kubernetes.ts';
 import {
   DATA_PLANE_ANNOTATIONS,
   type DataPlaneSettings,
@@ -67,11 +67,11 @@ export interface CompileOptionsInput {
 
 /** Everything the table is compiled from. Objects are read, never modified. */
 export interface CompileInput {
-  readonly services: readonly V1Service[];
+  readonly services: readonly ServiceObject[];
   /** `namespace/name` → the Service's external IPs, from the allocator. */
   readonly assignments: ReadonlyMap<string, readonly string[]>;
-  readonly nodes: readonly V1Node[];
-  readonly endpointSlices: readonly V1EndpointSlice[];
+  readonly nodes: readonly NodeObject[];
+  readonly endpointSlices: readonly EndpointSliceObject[];
   readonly options?: CompileOptionsInput;
   /** Version stamped on the table; the publisher owns the counter. Default 0. */
   readonly version?: number;
@@ -125,14 +125,14 @@ function isPort(n: unknown): n is number {
   return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;
 }
 
-function creationMs(service: V1Service): number {
+function creationMs(service: ServiceObject): number {
   const t = service.metadata?.creationTimestamp;
   const ms = t === undefined ? Number.NaN : new Date(t).getTime();
   return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
 }
 
 /** Older Services first, so when two claim the same VIP:port the one that had it keeps it. */
-function byAgeThenKey(a: V1Service, b: V1Service): number {
+function byAgeThenKey(a: ServiceObject, b: ServiceObject): number {
   const d = creationMs(a) - creationMs(b);
   if (d !== 0 && !Number.isNaN(d)) return d < 0 ? -1 : 1;
   const ka = serviceKey(a);
@@ -211,7 +211,7 @@ export function compileTable(input: CompileInput): CompiledTable {
 
 /** The listeners of one Service (not yet checked against other Services), reporting into `ctx`. */
 function compileService(
-  svc: V1Service,
+  svc: ServiceObject,
   key: string,
   assigned: readonly string[],
   ctx: CompileContext,
@@ -264,7 +264,7 @@ type ListenerSettings = Omit<
 
 /** The per-Service part of a listener: policy, health, balancing, limits, timeouts. */
 function listenerSettings(
-  svc: V1Service,
+  svc: ServiceObject,
   s: DataPlaneSettings,
   o: CompileOptions,
   add: Report,
@@ -310,7 +310,7 @@ function listenerSettings(
 }
 
 /** The Service's TCP ports that have a NodePort; the rest are reported. */
-function tcpPorts(svc: V1Service, add: Report): ServicePortPlan[] {
+function tcpPorts(svc: ServiceObject, add: Report): ServicePortPlan[] {
   const ports: ServicePortPlan[] = [];
   (svc.spec?.ports ?? []).forEach((p, i) => {
     const protocol = p.protocol ?? 'TCP';

@@ -1,12 +1,18 @@
 /**
- * The informers' typed objects back in the Kubernetes shape that reconcile() reads (the same shape
- * a manifest file gives), so both sources feed one pass. Only fields Switchyard uses survive the
+ * The informers' typed objects back in the Kubernetes shape that reconcile() reads
+ * (model/kubernetes.ts, the same shape a manifest file gives), so both sources feed one pass. Only fields Switchyard uses survive the
  * trip through model/objects.ts; an unset field stays unset here rather than becoming an empty value,
  * so defaults apply exactly as they do for a manifest. Conversion is memoised per collection: the
  * source shares unchanged collections between snapshots, and so do the arrays built from them.
  */
-import type { V1EndpointSlice, V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
+
 import type { ClusterObjects } from '../../loop/reconcile.ts';
+import type {
+  EndpointSliceObject,
+  NamespaceObject,
+  NodeObject,
+  ServiceObject,
+} from '../../model/kubernetes.ts';
 import type {
   KubeEndpointSlice,
   KubeIPAddressPool,
@@ -41,7 +47,7 @@ function listOrUndefined<T>(l: readonly T[]): T[] | undefined {
   return l.length === 0 ? undefined : [...l];
 }
 
-function metadata(o: KubeObjectMeta): V1Service['metadata'] & object {
+function metadata(o: KubeObjectMeta): ServiceObject['metadata'] & object {
   return {
     name: o.name,
     namespace: orUndefined(o.namespace, ''),
@@ -55,7 +61,7 @@ function metadata(o: KubeObjectMeta): V1Service['metadata'] & object {
 }
 
 /** A Service in the shape reconcile() reads. */
-export function serviceObject(s: KubeService): V1Service {
+export function serviceObject(s: KubeService): ServiceObject {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -94,7 +100,7 @@ export function serviceObject(s: KubeService): V1Service {
 }
 
 /** A Node in the shape reconcile() reads. */
-export function nodeObject(n: KubeNode): V1Node {
+export function nodeObject(n: KubeNode): NodeObject {
   return {
     apiVersion: 'v1',
     kind: 'Node',
@@ -111,7 +117,7 @@ export function nodeObject(n: KubeNode): V1Node {
 }
 
 /** A Namespace in the shape reconcile() reads. */
-export function namespaceObject(n: KubeNamespace): V1Namespace {
+export function namespaceObject(n: KubeNamespace): NamespaceObject {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: metadata(n) };
 }
 
@@ -127,7 +133,7 @@ export function poolObject(p: KubeIPAddressPool): unknown {
 }
 
 /** An EndpointSlice in the shape reconcile() reads. */
-export function endpointSliceObject(e: KubeEndpointSlice): V1EndpointSlice {
+export function endpointSliceObject(e: KubeEndpointSlice): EndpointSliceObject {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',

@@ -8,12 +8,18 @@
  * passed on as written (Switchyard reads none of them).
  */
 
-import type { V1EndpointSlice, V1Namespace, V1Node, V1ObjectMeta, V1Service } from '@kubernetes/client-node';
 import { type Document, isMap, isSeq, LineCounter, parseAllDocuments, type YAMLError } from 'yaml';
 import { type Problem, ProblemCollector } from '../../../shared/errors.ts';
 import type { CodeIn } from '../../../shared/problems.ts';
 import { POOL_API_VERSIONS } from '../../api-names.ts';
 import type { ClusterObjects } from '../../loop/reconcile.ts';
+import type {
+  EndpointSliceObject,
+  NamespaceObject,
+  NodeObject,
+  ObjectMeta,
+  ServiceObject,
+} from '../../model/kubernetes.ts';
 import { SERVICE_NAME_LABEL } from '../../table/backend-nodes.ts';
 import {
   checkEndpointSlice,
@@ -30,7 +36,7 @@ import {
 export interface IPAddressPoolObject {
   readonly apiVersion: (typeof POOL_API_VERSIONS)[number];
   readonly kind: 'IPAddressPool';
-  readonly metadata: V1ObjectMeta & { readonly name: string };
+  readonly metadata: ObjectMeta & { readonly name: string };
   readonly spec: Readonly<Record<string, unknown>>;
   readonly status?: unknown;
 }
@@ -110,10 +116,10 @@ class ManifestReader {
   private readonly lines: LineCounter;
   private readonly out = {
     pools: [] as IPAddressPoolObject[],
-    services: [] as V1Service[],
-    nodes: [] as V1Node[],
-    namespaces: [] as V1Namespace[],
-    endpointSlices: [] as V1EndpointSlice[],
+    services: [] as ServiceObject[],
+    nodes: [] as NodeObject[],
+    namespaces: [] as NamespaceObject[],
+    endpointSlices: [] as EndpointSliceObject[],
   };
   /** Problems leave their document out; warnings keep it (the catalog's severity decides). */
   private readonly found = new ProblemCollector('');
@@ -285,19 +291,19 @@ class ManifestReader {
         this.out.pools.push(obj as unknown as IPAddressPoolObject);
         break;
       case 'Service':
-        this.out.services.push(obj as V1Service);
+        this.out.services.push(obj as ServiceObject);
         break;
       case 'Node':
-        this.out.nodes.push(obj as V1Node);
-        for (const [field, message] of nodeWarnings(obj as V1Node)) {
+        this.out.nodes.push(obj as NodeObject);
+        for (const [field, message] of nodeWarnings(obj as NodeObject)) {
           this.add(loc, what, field, undefined, 'node-unusable', message);
         }
         break;
       case 'Namespace':
-        this.out.namespaces.push(obj as V1Namespace);
+        this.out.namespaces.push(obj as NamespaceObject);
         break;
       case 'EndpointSlice': {
-        const slice = obj as unknown as V1EndpointSlice;
+        const slice = obj as unknown as EndpointSliceObject;
         this.out.endpointSlices.push(slice);
         if (!slice.metadata?.labels?.[SERVICE_NAME_LABEL]) {
           this.add(
@@ -352,7 +358,7 @@ function withMetadata(raw: Obj, namespace: string | undefined): Obj {
 }
 
 /** Why a Node as written would never take traffic, as [field, message] pairs. */
-function nodeWarnings(node: V1Node): [string, string][] {
+function nodeWarnings(node: NodeObject): [string, string][] {
   const out: [string, string][] = [];
   const conditions = node.status?.conditions ?? [];
   if (!conditions.some((c) => c.type === 'Ready')) {
