@@ -15,7 +15,8 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import { HealthChecker } from '../../speaker/health/health-checker.ts';
 import { type HealthState, healthTargetKey } from '../../speaker/health/health-target.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { freePort, loopbackAddress, within } from '../speaker/loopback.ts';
 import { FaultNode, type NodeMode } from './fault-node.ts';
 import { report, scaled } from './scale.ts';
@@ -163,13 +164,9 @@ describe('bad backends and failing health checks (real speaker, real health chec
     );
     const registry = new Registry();
     health = new HealthChecker({ logger: silentLogger(), registry });
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       tablePath: path,
-      workers: 0,
-      maxConnections: 0,
       drainTimeoutMs: 1000,
-      metricsAt: null,
-      logger: silentLogger(),
       registry,
       health,
     });

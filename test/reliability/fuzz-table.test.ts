@@ -11,14 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Registry } from 'prom-client';
 import { stringify as toYaml } from 'yaml';
 import type { Result } from '../../shared/errors.ts';
-import { silentLogger } from '../../shared/log.ts';
 import type { ForwardingTable } from '../../shared/model.ts';
 import { MAX_DURATION_MS, parseTable, parseTableText } from '../../shared/table-parse.ts';
 import { renderListener } from '../../shared/table-render.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { type Backend, freePort, loopbackAddress, roundTrip, startBackend } from '../speaker/loopback.ts';
 import { RecordingHealth } from '../speaker/recording-health.ts';
 import { assertProblem, fuzzParameters, fuzzSeed } from './fuzz.ts';
@@ -232,14 +231,8 @@ describe('the speaker keeps its last good table through hostile table files', { 
         ],
       }),
     );
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       tablePath: path,
-      workers: 0,
-      maxConnections: 0,
-      drainTimeoutMs: 500,
-      metricsAt: null,
-      logger: silentLogger(),
-      registry: new Registry(),
       health: new RecordingHealth(),
       // Reloads are driven by the test; the watcher must not race it.
       debounceMs: 60_000,

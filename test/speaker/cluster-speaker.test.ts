@@ -11,7 +11,8 @@ import { type AnnounceMode, type Announcer, PassiveAnnouncer } from '../../speak
 import type { VipPort } from '../../speaker/announce/vip-firewall.ts';
 import { ClusterSpeaker } from '../../speaker/cluster-speaker.ts';
 import { preferredOwner } from '../../speaker/ownership/rendezvous.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { eventually } from '../store/await-events.ts';
 import {
   type Backend,
@@ -81,12 +82,8 @@ async function member(
 ): Promise<Member> {
   const log: string[] = [];
   const registry = new Registry();
-  const speaker = await Speaker.start({
-    workers: 0,
-    maxConnections: 0,
+  const speaker = await startTestSpeaker({
     drainTimeoutMs: 1000,
-    metricsAt: null,
-    logger: silentLogger(),
     registry,
     health: new RecordingHealth(),
   });

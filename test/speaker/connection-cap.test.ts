@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../shared/log.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
@@ -45,14 +44,10 @@ describe('speaker-wide cap that follows the sockets a table needs', { timeout: 3
         }),
       );
     }
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       workers: WORKERS,
       dataPlane: dataPlaneUnderTest(),
       maxConnections: budget,
-      drainTimeoutMs: 500,
-      metricsAt: null,
-      logger: silentLogger(),
-      registry: new Registry(),
       health: new RecordingHealth(),
     });
   });

@@ -7,7 +7,8 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../shared/log.ts';
 import { HealthChecker } from '../../speaker/health/health-checker.ts';
 import { type HealthState, healthTargetKey } from '../../speaker/health/health-target.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import {
   type Backend,
   freePort,
@@ -65,14 +66,8 @@ describe('failover with the real health checker', () => {
       }),
     );
     health = new HealthChecker({ logger: silentLogger(), registry: new Registry() });
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       tablePath: path,
-      workers: 0,
-      maxConnections: 0,
-      drainTimeoutMs: 500,
-      metricsAt: null,
-      logger: silentLogger(),
-      registry: new Registry(),
       health,
     });
   });

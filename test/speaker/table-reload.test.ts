@@ -5,10 +5,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../shared/log.ts';
 import type { LocalPlane } from '../../speaker/plane/local-plane.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
@@ -97,15 +96,11 @@ describe('table file reloads', () => {
     portA = await freePort(vipA);
     portB = await freePort(vipB);
     await writeAtomically(path, { version, listeners: [listenerA(backend1), listenerB()] });
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       tablePath: path,
-      workers: 0,
       dataPlane: dataPlaneUnderTest(),
-      maxConnections: 0,
       drainTimeoutMs: 1000,
       metricsAt: { host: '127.0.0.1', port: 0 },
-      logger: silentLogger(),
-      registry: new Registry(),
       health,
       debounceMs: 30,
     });

@@ -4,10 +4,9 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../shared/log.ts';
 import { healthTargetKey } from '../../speaker/health/health-target.ts';
-import { Speaker } from '../../speaker/speaker.ts';
+import type { Speaker } from '../../speaker/speaker.ts';
+import { startTestSpeaker } from '../harness/speaker.ts';
 import { dataPlaneUnderTest } from './forwarder-fixture.ts';
 import {
   type Backend,
@@ -62,15 +61,10 @@ describe('forwarding in worker threads', () => {
         ],
       }),
     );
-    speaker = await Speaker.start({
+    speaker = await startTestSpeaker({
       tablePath: path,
       workers: 2,
       dataPlane: dataPlaneUnderTest(),
-      maxConnections: 0,
-      drainTimeoutMs: 500,
-      metricsAt: null,
-      logger: silentLogger(),
-      registry: new Registry(),
       health,
     });
   });
