@@ -1,13 +1,14 @@
 /**
- * Builders for the Kubernetes objects the allocator tests feed in: IPAddressPools, Services and
- * Namespaces, in the shapes the API server (or a manifest) gives them.
+ * Builders for the Kubernetes objects the allocator tests feed in: IPAddressPools, Services (the
+ * harness builder, re-exported) and Namespaces, in the shapes the API server (or a manifest) gives them.
  */
 import assert from 'node:assert/strict';
-import type { V1Namespace, V1Service } from '@kubernetes/client-node';
+import type { V1Namespace } from '@kubernetes/client-node';
 import { parsePools } from '../../controller/pools/parse.ts';
 import type { Pool } from '../../controller/pools/pool.ts';
 import type { AllocationRequest } from '../../controller/services/request.ts';
 import { readService } from '../../controller/services/request.ts';
+import { type ServiceSpec, service } from '../harness/service.ts';
 
 /** Spec fields of a test pool. */
 export interface PoolSpec {
@@ -34,60 +35,7 @@ export function pools(specs: Record<string, PoolSpec>): Pool[] {
   return [...r.pools];
 }
 
-/** What a test Service asks for. */
-export interface ServiceSpec {
-  ports?: (number | [number, string])[];
-  shareKey?: string;
-  pool?: string;
-  /** Value of switchyard.io/loadBalancerIPs. */
-  ips?: string;
-  loadBalancerIP?: string;
-  policy?: 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
-  families?: ('IPv4' | 'IPv6')[];
-  etp?: 'Cluster' | 'Local';
-  selector?: Record<string, string>;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  status?: string[];
-  created?: string;
-  uid?: string;
-  type?: string;
-  lbClass?: string;
-}
-
-/** A Service object; `key` is `namespace/name` (namespace defaults to `default`). */
-export function service(key: string, s: ServiceSpec = {}): V1Service {
-  const [namespace, name] = key.includes('/') ? key.split('/') : ['default', key];
-  const annotations: Record<string, string> = { ...(s.annotations ?? {}) };
-  if (s.shareKey !== undefined) annotations['switchyard.io/allow-shared-ip'] = s.shareKey;
-  if (s.pool !== undefined) annotations['switchyard.io/address-pool'] = s.pool;
-  if (s.ips !== undefined) annotations['switchyard.io/loadBalancerIPs'] = s.ips;
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: {
-      name,
-      namespace,
-      annotations,
-      labels: s.labels ?? {},
-      ...(s.uid ? { uid: s.uid } : {}),
-      ...(s.created ? { creationTimestamp: new Date(s.created) } : {}),
-    },
-    spec: {
-      type: s.type ?? 'LoadBalancer',
-      ports: (s.ports ?? [80]).map((p) =>
-        Array.isArray(p) ? { port: p[0], protocol: p[1] } : { port: p, protocol: 'TCP' },
-      ),
-      ...(s.loadBalancerIP ? { loadBalancerIP: s.loadBalancerIP } : {}),
-      ...(s.policy ? { ipFamilyPolicy: s.policy } : {}),
-      ...(s.families ? { ipFamilies: s.families } : {}),
-      ...(s.etp ? { externalTrafficPolicy: s.etp } : {}),
-      ...(s.selector ? { selector: s.selector } : {}),
-      ...(s.lbClass ? { loadBalancerClass: s.lbClass } : {}),
-    },
-    status: { loadBalancer: { ingress: (s.status ?? []).map((ip) => ({ ip })) } },
-  };
-}
+export { type ServiceSpec, service };
 
 /** A Namespace with labels. */
 export function namespace(name: string, labels: Record<string, string> = {}): V1Namespace {

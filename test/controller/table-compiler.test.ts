@@ -18,16 +18,14 @@ import {
 import { type Listener, listenerKey } from '../../shared/model.ts';
 import { parseTable } from '../../shared/table-parse.ts';
 import { renderTable } from '../../shared/table-render.ts';
+import { service } from '../harness/service.ts';
 
 // ---- fixtures -------------------------------------------------------------------------------
 
 const HTTP: V1ServicePort = { name: 'http', port: 80, nodePort: 30080 };
 
 function svc(name: string, spec: Partial<V1ServiceSpec> = {}, meta: Partial<V1ObjectMeta> = {}): V1Service {
-  return {
-    metadata: { name, namespace: 'default', ...meta },
-    spec: { type: 'LoadBalancer', ports: [HTTP], ...spec },
-  };
+  return service(name, { ports: [HTTP], extraSpec: spec, extraMetadata: meta });
 }
 
 function annotated(

@@ -68,7 +68,11 @@ describe('one Node version rule', () => {
     const arg = /^ARG NODE_IMAGE=(\S+)$/m.exec(readRepoFile('Dockerfile'));
     assert.ok(arg, 'the Dockerfile has ARG NODE_IMAGE=...');
     assert.equal(arg[1], `node:${lockedNode}-bookworm-slim`);
-    assert.doesNotMatch(readRepoFile('Dockerfile'), /^FROM node:/m, 'every stage builds FROM the NODE_IMAGE argument');
+    assert.doesNotMatch(
+      readRepoFile('Dockerfile'),
+      /^FROM node:/m,
+      'every stage builds FROM the NODE_IMAGE argument',
+    );
   });
 
   it('the locked Node satisfies engines, and the `node` dependency asks for that release line', () => {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
 import { type ClusterObjects, type PassResult, reconcile } from '../../controller/loop/reconcile.ts';
+import { service as buildService } from '../harness/service.ts';
 import { report } from './scale.ts';
 
 function pool(name: string, addresses: string[], namespaces: string[]): Record<string, unknown> {
@@ -27,14 +28,13 @@ function service(
   status: string[] = [],
   port = 80,
 ): V1Service {
-  const [namespace, name] = key.split('/') as [string, string];
-  return {
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace, uid: key, annotations, creationTimestamp: new Date('2024-02-01T00:00:00Z') },
-    spec: { type: 'LoadBalancer', ports: [{ name: 'p', port, nodePort: 30000 + port, protocol: 'TCP' }] },
-    status: { loadBalancer: { ingress: status.map((ip) => ({ ip })) } },
-  };
+  return buildService(key, {
+    uid: key,
+    annotations,
+    created: '2024-02-01T00:00:00Z',
+    ports: [{ name: 'p', port, nodePort: 30000 + port, protocol: 'TCP' }],
+    status,
+  });
 }
 
 const NAMESPACES: V1Namespace[] = ['team-a', 'team-b'].map((name) => ({ metadata: { name, labels: {} } }));
