@@ -11,7 +11,8 @@ import type { PoolStatus } from '../../shared/store/store.ts';
 import type { NamespaceObject, ServiceObject } from '../model/kubernetes.ts';
 import type { Labels } from '../pools/label-selector.ts';
 import type { Pool } from '../pools/pool.ts';
-import { type AllocationRequest, readService, type ServiceReadOptions } from '../services/request.ts';
+import type { AllocationRequest, ServiceReadOptions } from '../services/request.ts';
+import { readService } from '../services/service.ts';
 import { Allocator, type PoolCounts } from './allocator.ts';
 
 /** A Kubernetes Event to record on the Service. */

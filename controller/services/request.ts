@@ -8,7 +8,7 @@
 import { type Problem, ProblemCollector } from '../../shared/errors.ts';
 import { type Family, type Ip, parseIp } from '../../shared/ip.ts';
 import type { CodeIn } from '../../shared/problems.ts';
-import { ANNOTATION_PREFIX, serviceKey } from '../api-names.ts';
+import { ANNOTATION_PREFIX } from '../api-names.ts';
 import type { ServiceObject } from '../model/kubernetes.ts';
 import type { Labels } from '../pools/label-selector.ts';
 import type { ServiceIdentity } from '../pools/pool.ts';
@@ -93,16 +93,6 @@ export function familyName(f: Family): string {
 
 /** `namespace/name` of a Service. */
 
-/** The IPs a Service's status says it holds, in order; hostnames and junk are skipped. */
-export function statusIps(svc: ServiceObject): Ip[] {
-  const out: Ip[] = [];
-  for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
-    const ip = typeof ing?.ip === 'string' ? parseIp(ing.ip) : null;
-    if (ip && !out.some((o) => o.value === ip.value && o.family === ip.family)) out.push(ip);
-  }
-  return out;
-}
-
 /** Collects problems and warnings about one Service. */
 class ServiceChecker extends ProblemCollector {
   private readonly annotations: Readonly<Record<string, string>>;
@@ -143,7 +133,8 @@ class ServiceChecker extends ProblemCollector {
   }
 }
 
-function createdAt(svc: ServiceObject): number | null {
+/** `metadata.creationTimestamp` in ms; null when unset or unreadable. */
+export function createdAt(svc: ServiceObject): number | null {
   const t: unknown = svc.metadata?.creationTimestamp;
   const ms = t instanceof Date ? t.getTime() : typeof t === 'string' ? Date.parse(t) : Number.NaN;
   return Number.isFinite(ms) ? ms : null;
@@ -278,30 +269,19 @@ export function selectorText(selector: Labels | undefined): string {
     .join(',');
 }
 
-/**
- * Read one Service. `namespaceLabels` are its namespace's labels; `kubernetes.io/metadata.name` is
- * added when missing, as the API server does, so manifests without Namespace objects behave alike.
- */
-export function readService(
-  svc: ServiceObject,
-  namespaceLabels: Labels,
-  options: ServiceReadOptions = {},
-): ServiceReading {
-  const key = serviceKey(svc);
-  const currentIps = statusIps(svc);
-  if (svc.spec?.type !== 'LoadBalancer')
-    return { kind: 'ignored', key, reason: 'not a LoadBalancer', currentIps };
-  const cls = svc.spec.loadBalancerClass ?? null;
-  const want = options.lbClass ?? null;
-  if (cls !== want) {
-    const reason = want
-      ? `loadBalancerClass is not ${want}`
-      : `loadBalancerClass ${cls} is another controller's`;
-    return { kind: 'ignored', key, reason, currentIps };
-  }
+/** What allocation takes from a Service before its namespace's labels and the class filter apply. */
+export interface AllocationView {
+  readonly problems: readonly Problem[];
+  readonly warnings: readonly Problem[];
+  /** Null when there are problems. */
+  readonly request: Omit<AllocationRequest, 'namespaceLabels'> | null;
+}
+
+/** Read what allocation needs from `svc` (key `key`, holding `currentIps`), from the Service alone. */
+export function readAllocation(svc: ServiceObject, key: string, currentIps: readonly Ip[]): AllocationView {
   const namespace = svc.metadata?.namespace ?? 'default';
   const c = new ServiceChecker(`Service ${key}`, svc.metadata?.annotations ?? {});
-  const rawPolicy = svc.spec.ipFamilyPolicy ?? 'SingleStack';
+  const rawPolicy = svc.spec?.ipFamilyPolicy ?? 'SingleStack';
   let policy: IpFamilyPolicy = 'SingleStack';
   if (POLICIES.includes(rawPolicy as IpFamilyPolicy)) policy = rawPolicy as IpFamilyPolicy;
   else
@@ -316,24 +296,17 @@ export function readService(
   const poolAnn = c.annotation(ANNOTATIONS.addressPool);
   const shareAnn = c.annotation(ANNOTATIONS.allowSharedIp);
   const ports = readPorts(c, svc);
-  const rawEtp = svc.spec.externalTrafficPolicy ?? 'Cluster';
+  const rawEtp = svc.spec?.externalTrafficPolicy ?? 'Cluster';
   let trafficPolicy: 'Cluster' | 'Local' = 'Cluster';
   if (rawEtp === 'Local' || rawEtp === 'Cluster') trafficPolicy = rawEtp;
   else c.problem('spec.externalTrafficPolicy', rawEtp, 'invalid-traffic-policy', 'must be Cluster or Local');
-  if (c.problems.length > 0) {
-    return { kind: 'invalid', key, problems: c.problems, warnings: c.warnings, currentIps };
-  }
-  const labels = svc.metadata?.labels ?? {};
-  const nsLabels = Object.hasOwn(namespaceLabels, 'kubernetes.io/metadata.name')
-    ? namespaceLabels
-    : { ...namespaceLabels, 'kubernetes.io/metadata.name': namespace };
-  const request: AllocationRequest = {
+  if (c.problems.length > 0) return { problems: c.problems, warnings: c.warnings, request: null };
+  const request: Omit<AllocationRequest, 'namespaceLabels'> = {
     key,
     namespace,
     name: svc.metadata?.name ?? '',
     created: createdAt(svc),
-    namespaceLabels: nsLabels,
-    labels,
+    labels: svc.metadata?.labels ?? {},
     policy,
     families,
     requestedIps,
@@ -341,8 +314,8 @@ export function readService(
     sharingKey: shareAnn && shareAnn.value !== '' ? shareAnn.value : null,
     ports,
     trafficPolicy,
-    backendKey: trafficPolicy === 'Local' ? `Local:${selectorText(svc.spec.selector)}` : 'Cluster',
+    backendKey: trafficPolicy === 'Local' ? `Local:${selectorText(svc.spec?.selector)}` : 'Cluster',
     currentIps,
   };
-  return { kind: 'request', request, warnings: c.warnings };
+  return { problems: [], warnings: c.warnings, request };
 }

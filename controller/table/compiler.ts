@@ -15,19 +15,13 @@ import {
   type Listener,
   type ListenerTimeouts,
   listenerKey,
-  type SessionAffinity,
   type TrafficPolicy,
 } from '../../shared/model.ts';
 import type { CodeIn } from '../../shared/problems.ts';
 import { TABLE_DEFAULTS } from '../../shared/table-parse.ts';
-import { serviceKey } from '../api-names.ts';
 import type { EndpointSliceObject, NodeObject, ServiceObject } from '../model/kubernetes.ts';
-import {
-  DATA_PLANE_ANNOTATIONS,
-  type DataPlaneSettings,
-  readDataPlaneAnnotations,
-} from '../services/data-plane-annotations.ts';
-import { serviceSourceRanges } from '../services/load-balancer-source-ranges.ts';
+import { type ParsedService, parseService } from '../services/service.ts';
+import type { TableView } from '../services/table-view.ts';
 import {
   type EligibleNode,
   eligibleNodes,
@@ -83,12 +77,6 @@ export interface CompiledTable {
   readonly problems: readonly Problem[];
 }
 
-// The form the table parser accepts for `listener.service`; anything else would make the whole table unparseable.
-const NAMESPACE_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-
-/** `namespace/name` of a Service, the key of `assignments` and of `Listener.service`. */
-
 /** Merge caller options over the defaults; throws on values no table could carry (a wiring bug, not user input). */
 export function resolveCompileOptions(input: CompileOptionsInput = {}): CompileOptions {
   const o: CompileOptions = {
@@ -114,30 +102,11 @@ export function resolveCompileOptions(input: CompileOptionsInput = {}): CompileO
   return o;
 }
 
-/** One TCP port of a Service that can become listeners. */
-interface ServicePortPlan {
-  readonly name: string;
-  readonly port: number;
-  readonly nodePort: number;
-}
-
-function isPort(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 1 && n <= 65535;
-}
-
-function creationMs(service: ServiceObject): number {
-  const t = service.metadata?.creationTimestamp;
-  const ms = t === undefined ? Number.NaN : new Date(t).getTime();
-  return Number.isNaN(ms) ? Number.POSITIVE_INFINITY : ms;
-}
-
 /** Older Services first, so when two claim the same VIP:port the one that had it keeps it. */
-function byAgeThenKey(a: ServiceObject, b: ServiceObject): number {
-  const d = creationMs(a) - creationMs(b);
+function byAgeThenKey(a: ParsedService, b: ParsedService): number {
+  const d = (a.created ?? Number.POSITIVE_INFINITY) - (b.created ?? Number.POSITIVE_INFINITY);
   if (d !== 0 && !Number.isNaN(d)) return d < 0 ? -1 : 1;
-  const ka = serviceKey(a);
-  const kb = serviceKey(b);
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
 function healthCheckFor(policy: TrafficPolicy, hcnp: number, o: CompileOptions): HealthCheck {
@@ -169,12 +138,12 @@ export function compileTable(input: CompileInput): CompiledTable {
   const built: { listener: Listener; vip: Ip }[] = [];
   const owners = new Map<string, string>();
 
-  for (const svc of [...input.services].sort(byAgeThenKey)) {
-    if (svc.spec?.type !== 'LoadBalancer') continue;
-    const key = serviceKey(svc);
+  for (const svc of input.services.map(parseService).sort(byAgeThenKey)) {
+    if (svc.type !== 'LoadBalancer') continue;
+    const key = svc.key;
     const assigned = input.assignments.get(key);
     if (!assigned || assigned.length === 0) continue;
-    for (const b of compileService(svc, key, assigned, ctx)) {
+    for (const b of compileService(svc, assigned, ctx)) {
       const lk = listenerKey(b.listener);
       const owner = owners.get(lk);
       if (owner !== undefined) {
@@ -211,35 +180,29 @@ export function compileTable(input: CompileInput): CompiledTable {
 
 /** The listeners of one Service (not yet checked against other Services), reporting into `ctx`. */
 function compileService(
-  svc: ServiceObject,
-  key: string,
+  svc: ParsedService,
   assigned: readonly string[],
   ctx: CompileContext,
 ): { listener: Listener; vip: Ip }[] {
+  const { key, table: view } = svc;
+  if (view.invalidName) {
+    ctx.problems.push(view.invalidName);
+    return [];
+  }
+  ctx.problems.push(...view.annotations.problems, ...view.ranges.problems);
+  if (view.ranges.refused) return [];
+  ctx.problems.push(...view.listenerProblems);
+  const settings = listenerSettings(view, ctx.o);
+  const local = settings.trafficPolicy === 'Local' ? (ctx.readyEndpointNodes.get(key) ?? new Set()) : null;
+  const serving = local ? ctx.nodes.filter((n) => local.has(n.name)) : ctx.nodes;
+  const out: { listener: Listener; vip: Ip }[] = [];
   const object = `Service ${key}`;
   const add = (field: string, value: unknown, code: CodeIn<'compile'>, message: string): void => {
     ctx.problems.push(problemOf(`compile.${code}`, object, field, value, message));
   };
-  const namespace = svc.metadata?.namespace || 'default';
-  const name = svc.metadata?.name ?? '';
-  if (!NAMESPACE_RE.test(namespace) || !NAME_RE.test(name)) {
-    add('metadata.name', key, 'invalid-name', 'namespace and name must be DNS labels (a-z, 0-9, "-")');
-    return [];
-  }
-  const annotations = readDataPlaneAnnotations(svc, object);
-  ctx.problems.push(...annotations.problems);
-  const ranges = serviceSourceRanges(svc, object);
-  ctx.problems.push(...ranges.problems);
-  if (ranges.refused) return [];
-
-  const settings = listenerSettings(svc, annotations.settings, ctx.o, add);
-  const local = settings.trafficPolicy === 'Local' ? (ctx.readyEndpointNodes.get(key) ?? new Set()) : null;
-  const serving = local ? ctx.nodes.filter((n) => local.has(n.name)) : ctx.nodes;
-  const ports = tcpPorts(svc, add);
-  const out: { listener: Listener; vip: Ip }[] = [];
   for (const vip of assignedVips(assigned, add)) {
     const backends = familyBackends(serving, vip.family, ctx.nodeProblems);
-    for (const p of ports) {
+    for (const p of view.ports) {
       const listener: Listener = {
         service: key,
         portName: p.name,
@@ -248,7 +211,7 @@ function compileService(
         protocol: 'TCP',
         backends: backends.map((b) => ({ node: b.node, address: b.address, nodePort: p.nodePort })),
         ...settings,
-        sourceRanges: ranges.ranges,
+        sourceRanges: view.ranges.ranges,
       };
       out.push({ listener, vip });
     }
@@ -262,34 +225,10 @@ type ListenerSettings = Omit<
   'service' | 'portName' | 'vip' | 'port' | 'protocol' | 'backends' | 'sourceRanges'
 >;
 
-/** The per-Service part of a listener: policy, health, balancing, limits, timeouts. */
-function listenerSettings(
-  svc: ServiceObject,
-  s: DataPlaneSettings,
-  o: CompileOptions,
-  add: Report,
-): ListenerSettings {
-  const spec = svc.spec ?? {};
-  const trafficPolicy: TrafficPolicy = spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster';
-  const rawHcnp = spec.healthCheckNodePort;
-  if (trafficPolicy === 'Local' && rawHcnp !== undefined && !isPort(rawHcnp)) {
-    add(
-      'spec.healthCheckNodePort',
-      rawHcnp,
-      'invalid-port',
-      'must be a port 1-65535; checking nodes by TCP connect instead',
-    );
-  }
-  const healthCheckNodePort = trafficPolicy === 'Local' && isPort(rawHcnp) ? rawHcnp : 0;
-  const sessionAffinity: SessionAffinity = spec.sessionAffinity === 'ClientIP' ? 'ClientIP' : 'None';
-  if (sessionAffinity === 'ClientIP' && s.algorithm !== undefined && s.algorithm !== 'source-hash') {
-    add(
-      `metadata.annotations["${DATA_PLANE_ANNOTATIONS.algorithm}"]`,
-      s.algorithm,
-      'conflicting-annotation',
-      'sessionAffinity ClientIP needs source-hash, which is used instead; remove the annotation or set sessionAffinity: None',
-    );
-  }
+/** The per-Service part of a listener: the Service's view over the table-wide options. */
+function listenerSettings(view: TableView, o: CompileOptions): ListenerSettings {
+  const s = view.annotations.settings;
+  const { trafficPolicy, healthCheckNodePort, sessionAffinity } = view;
   return {
     trafficPolicy,
     healthCheckNodePort,
@@ -307,33 +246,6 @@ function listenerSettings(
       idleMs: s.idleMs ?? o.timeouts.idleMs,
     },
   };
-}
-
-/** The Service's TCP ports that have a NodePort; the rest are reported. */
-function tcpPorts(svc: ServiceObject, add: Report): ServicePortPlan[] {
-  const ports: ServicePortPlan[] = [];
-  (svc.spec?.ports ?? []).forEach((p, i) => {
-    const protocol = p.protocol ?? 'TCP';
-    const field = `spec.ports[${i}]`;
-    if (protocol !== 'TCP') {
-      add(
-        `${field}.protocol`,
-        protocol,
-        'unsupported-protocol',
-        `only TCP is proxied; ${protocol} port ${p.port} gets no listener`,
-      );
-    } else if (!isPort(p.port)) {
-      add(`${field}.port`, p.port, 'invalid-port', 'must be a port 1-65535');
-    } else if (!isPort(p.nodePort)) {
-      add(
-        `${field}.nodePort`,
-        p.nodePort,
-        'no-node-port',
-        `port ${p.port} has no NodePort, and Switchyard proxies to NodePorts; set allocateLoadBalancerNodePorts: true (or give a nodePort in a manifest)`,
-      );
-    } else ports.push({ name: p.name ?? '', port: p.port, nodePort: p.nodePort });
-  });
-  return ports;
 }
 
 /** The assigned VIPs, parsed and de-duplicated; anything else is reported. */

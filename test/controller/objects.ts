@@ -7,7 +7,7 @@ import type { V1Namespace } from '@kubernetes/client-node';
 import { parsePools } from '../../controller/pools/parse.ts';
 import type { Pool } from '../../controller/pools/pool.ts';
 import type { AllocationRequest } from '../../controller/services/request.ts';
-import { readService } from '../../controller/services/request.ts';
+import { readService } from '../../controller/services/service.ts';
 import { type ServiceSpec, service } from '../harness/service.ts';
 
 /** Spec fields of a test pool. */

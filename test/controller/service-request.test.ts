@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readService } from '../../controller/services/request.ts';
+import { readService } from '../../controller/services/service.ts';
 import { request, type ServiceSpec, service } from './objects.ts';
 
 function problemsOf(spec: ServiceSpec, key = 'default/s') {

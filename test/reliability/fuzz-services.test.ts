@@ -14,7 +14,7 @@ import { stringify as toYaml } from 'yaml';
 import { allocateAll } from '../../controller/allocate/reconcile-allocations.ts';
 import { reconcile } from '../../controller/loop/reconcile.ts';
 import { parsePools } from '../../controller/pools/parse.ts';
-import { readService } from '../../controller/services/request.ts';
+import { readService } from '../../controller/services/service.ts';
 import { parseManifest } from '../../controller/sources/manifest/parse.ts';
 import { compileTable } from '../../controller/table/compiler.ts';
 import { parseIp } from '../../shared/ip.ts';
