@@ -2,8 +2,8 @@
  * The Kubernetes objects the controller's core reads, in Kubernetes' own field names and nothing
  * else: only the fields Switchyard uses, all readonly. Both sources hand these to `reconcile()`: the
  * manifest parser from YAML, the Kubernetes source from its informers' frozen objects
- * (`sources/kube/cluster-objects.ts`). They are the project's types, so `@kubernetes/client-node`
- * stays under `sources/kube/`; its `V1*` objects fit them as they are.
+ * (`sources/kube/cluster-objects.ts`). They are the project's types, so the Kubernetes client
+ * library stays under `sources/kube/`; its typed objects fit them as they are.
  */
 
 /** Labels or annotations. */
