@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start-up time of the `switchyard` CLI as a user runs it, against the floor of starting Node at all:
-# the median of RUNS runs of each command, the commands interleaved so that load on the machine
-# falls on all of them alike, and the number of `npm warn` lines each command printed.
+# Start-up time of the `switchyard` CLI as a user runs it, against the floors of starting Node at all
+# and of npx itself (`npx node -e 0`: npm on the system Node finding a local bin): the median of RUNS
+# runs of each command, the commands interleaved so that load on the machine falls on all of them
+# alike, and the number of `npm warn` lines each command printed.
 #
 #   bench/cli-startup.sh                     # this checkout
 #   bench/cli-startup.sh /tmp/base .         # a base checkout (with its own node_modules) and this one
@@ -15,6 +16,7 @@ roots=("$@")
 commands=(
   'node -e 0'
   'node_modules/.bin/node -e 0'
+  'npx node -e 0'
   'npx switchyard --version'
   'npx switchyard plan --config examples/demo.yaml'
 )
