@@ -8,6 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type ClusterObjects, reconcile } from '../../controller/loop/reconcile.ts';
+import { ClusterObjectsCache, type KubeCollections } from '../../controller/sources/kube/cluster-objects.ts';
 import {
   type KubeObjectMeta,
   toKubeEndpointSlice,
@@ -15,8 +16,7 @@ import {
   toKubeNamespace,
   toKubeNode,
   toKubeService,
-} from '../../controller/model/objects.ts';
-import { ClusterObjectsCache, type KubeCollections } from '../../controller/sources/kube/cluster-objects.ts';
+} from '../../controller/sources/kube/objects.ts';
 import { loadManifestFile } from '../../controller/sources/manifest/file.ts';
 
 function byKey<T extends KubeObjectMeta>(raws: readonly unknown[], convert: (r: unknown) => T | null) {

@@ -8,7 +8,7 @@ import {
   toKubeIPAddressPool,
   toKubeNode,
   toKubeService,
-} from '../../controller/model/objects.ts';
+} from '../../controller/sources/kube/objects.ts';
 
 const rawService = {
   apiVersion: 'v1',

@@ -1,7 +1,7 @@
 /**
  * The informers' typed objects back in the Kubernetes shape that reconcile() reads
  * (model/kubernetes.ts, the same shape a manifest file gives), so both sources feed one pass. Only fields Switchyard uses survive the
- * trip through model/objects.ts; an unset field stays unset here rather than becoming an empty value,
+ * trip through objects.ts; an unset field stays unset here rather than becoming an empty value,
  * so defaults apply exactly as they do for a manifest. Conversion is memoised per collection: the
  * source shares unchanged collections between snapshots, and so do the arrays built from them.
  */
@@ -21,7 +21,7 @@ import type {
   KubeObjectMeta,
   KubeService,
   StringMap,
-} from '../../model/objects.ts';
+} from './objects.ts';
 
 /** The collections a KubeSource keeps, by key. */
 export interface KubeCollections {

@@ -17,8 +17,8 @@
  */
 import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
 import type { Logger } from '../../../shared/log.ts';
-import type { KubeObjectMeta } from '../../model/objects.ts';
 import { apiFailure, describeFailure } from './client.ts';
+import type { KubeObjectMeta } from './objects.ts';
 
 /** Restart backoff of a failed informer. */
 export interface InformerBackoff {

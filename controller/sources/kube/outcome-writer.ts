@@ -10,10 +10,10 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { PoolStatus, ServiceOutcome } from '../../allocate/reconcile-allocations.ts';
 import type { OutcomeWriter } from '../../loop/controller-loop.ts';
-import type { KubeIPAddressPool, KubeService } from '../../model/objects.ts';
 import { type ApiFailure, describeFailure, type WriteOutcome } from './client.ts';
 import type { KubeCollections } from './cluster-objects.ts';
 import type { EventRecorder } from './events.ts';
+import type { KubeIPAddressPool, KubeService } from './objects.ts';
 import {
   ALLOCATED_FROM_POOL_ANNOTATION,
   type IngressPort,

@@ -9,6 +9,9 @@
 import type { Logger } from '../../../shared/log.ts';
 import type { ObjectSource } from '../../loop/controller-loop.ts';
 import type { ClusterObjects } from '../../loop/reconcile.ts';
+import { callOptions, DEFAULT_REQUEST_TIMEOUT_MS, type KubeClients, POOL_RESOURCE } from './client.ts';
+import { ClusterObjectsCache, type KubeCollections } from './cluster-objects.ts';
+import { type InformerBackoff, type InformerSpec, SupervisedInformer } from './informer.ts';
 import {
   type KubeObjectMeta,
   toKubeEndpointSlice,
@@ -16,10 +19,7 @@ import {
   toKubeNamespace,
   toKubeNode,
   toKubeService,
-} from '../../model/objects.ts';
-import { callOptions, DEFAULT_REQUEST_TIMEOUT_MS, type KubeClients, POOL_RESOURCE } from './client.ts';
-import { ClusterObjectsCache, type KubeCollections } from './cluster-objects.ts';
-import { type InformerBackoff, type InformerSpec, SupervisedInformer } from './informer.ts';
+} from './objects.ts';
 
 /** Everything the controller knows about the cluster at one moment. Never mutated. */
 export interface KubeSnapshot extends KubeCollections {
