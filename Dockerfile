@@ -9,7 +9,7 @@
 # same release. The Debian version is pinned so a rebuild does not change the network tools under us.
 
 # The Node release is the one package-lock.json pins for the `node` package (what `npm ci` installs for
-# the tests and `npx switchyard`), inside package.json's engines; test/deploy/node-version.test.ts keeps
+# the tests and `npx switchyard`), inside package.json's engines; test/deploy/launcher.test.ts keeps
 # the three in agreement. A floating `node:24` tag would move the image to a release nobody tested.
 ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 // One Node version rule: package.json's `engines.node`, a space-separated list of comparators
-// (`>=24.0.0 <25`); test/deploy/node-version.test.ts keeps the Dockerfile and lockfile inside it.
+// (`>=24.0.0 <25`); test/deploy/launcher.test.ts keeps the Dockerfile and lockfile inside it.
 const range = pkg.engines.node;
 if (!satisfies(process.versions.node, range)) {
   process.stderr.write(

@@ -1,11 +1,20 @@
 /**
- * One Node version rule everywhere: package.json's `engines.node` is the rule, the lockfile's `node`
- * package (the Node that `npm ci` installs for tests and `npx`) and the image's Node are the same
- * release inside it, and the launcher (bin/switchyard.mjs) refuses what engines refuses.
+ * The launcher, bin/switchyard.mjs. Which Node it accepts: one rule everywhere, package.json's
+ * `engines.node`, with the lockfile's `node` package (the Node that `npm ci` installs for tests and
+ * `npx`) and the image's Node the same release inside it. Which code it runs: dist/ only while no
+ * source file is newer than its compiled twin, so an edit never runs stale.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -44,14 +53,20 @@ function admits(range: string, version: string): boolean {
 const dir = mkdtempSync(join(tmpdir(), 'sy-node-version-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs a copy of the launcher beside a package.json with `engines` and a stub dist/bin/cli.js. */
-function launch(engines: string): Promise<{ code: number; stdout: string; stderr: string }> {
+/** A copy of the launcher beside a package.json with `engines` and a stub dist/bin/cli.js (no sources: the image). */
+function launcherRoot(engines: string): string {
   const root = mkdtempSync(join(dir, 'root-'));
   mkdirSync(join(root, 'bin'));
   mkdirSync(join(root, 'dist/bin'), { recursive: true });
   copyFileSync(join(REPO, 'bin/switchyard.mjs'), join(root, 'bin/switchyard.mjs'));
   writeFileSync(join(root, 'package.json'), JSON.stringify({ type: 'module', engines: { node: engines } }));
   writeFileSync(join(root, 'dist/bin/cli.js'), "process.stdout.write('cli ran\\n');\n");
+  return root;
+}
+
+/** Runs the launcher of `root` (a root made for `engines` when given a range). */
+function launch(rootOrEngines: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const root = rootOrEngines.startsWith('/') ? rootOrEngines : launcherRoot(rootOrEngines);
   return new Promise((resolve) => {
     execFile(
       process.execPath,
@@ -104,5 +119,51 @@ describe('one Node version rule', () => {
     const r = await launch(`>=${major + 1}.0.0 <${major + 2}`);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, '');
+  });
+});
+
+describe('the launcher runs dist/ only while no source is newer than its compiled twin', () => {
+  const written = new Date(Date.now() - 120_000);
+  const built = new Date(Date.now() - 60_000);
+
+  /** A source checkout written two minutes ago and built one minute ago: bin/cli.ts and shared/who.ts. */
+  function checkout(): string {
+    const root = launcherRoot(pkg.engines.node);
+    symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
+    writeFileSync(join(root, 'tsconfig.build.json'), JSON.stringify({ include: ['bin', 'shared'] }));
+    mkdirSync(join(root, 'shared'));
+    mkdirSync(join(root, 'dist/shared'));
+    writeFileSync(
+      join(root, 'bin/cli.ts'),
+      "import { WHO } from '../shared/who.ts';\nprocess.stdout.write(WHO + ' ran\\n');\n",
+    );
+    writeFileSync(join(root, 'shared/who.ts'), "export const WHO: string = 'sources';\n");
+    writeFileSync(join(root, 'dist/shared/who.js'), "export const WHO = 'cli';\n");
+    for (const f of ['bin/cli.ts', 'shared/who.ts']) utimesSync(join(root, f), written, written);
+    for (const f of ['dist/bin/cli.js', 'dist/shared/who.js']) utimesSync(join(root, f), built, built);
+    return root;
+  }
+
+  it('runs dist/ when every compiled twin is newer than its source', async () => {
+    const r = await launch(checkout());
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'cli ran\n');
+  });
+
+  it('runs the sources (through tsx) once a source is edited after the build', async () => {
+    const root = checkout();
+    utimesSync(join(root, 'shared/who.ts'), new Date(), new Date());
+    const r = await launch(root);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sources ran\n');
+  });
+
+  it('runs the sources when a source file has no compiled twin (added since the build)', async () => {
+    const root = checkout();
+    writeFileSync(join(root, 'shared/new.ts'), 'export const NEW = 1;\n');
+    utimesSync(join(root, 'shared/new.ts'), written, written);
+    const r = await launch(root);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sources ran\n');
   });
 });
