@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The `switchyard` executable. It runs the compiled JavaScript in dist/ (`npm run build`, which
-// `npm ci` runs as `prepare`) unless a source file is newer than its compiled twin, and then the
-// TypeScript sources through tsx, so an edited source is never run stale. The image has dist/ and no
-// sources: there dist/ is always used.
+// `npm ci` runs as `prepare`) when that build is of the sources as they are, else the TypeScript
+// sources through tsx, so an edited source is never run stale. The image has dist/ and no sources:
+// there dist/ is always used.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,21 +59,27 @@ function hasSources() {
 }
 
 /**
- * Whether dist/ may be older than the sources: some TypeScript file that tsconfig.build.json compiles
- * has no compiled twin in dist/, or was modified after it (an edit, a checkout). A deleted file only
- * mattered through an importer, which then changed too. (A file saved while tsc runs can be missed:
- * rebuild after editing during a build.) About 400 stat calls: a few milliseconds.
+ * Whether dist/ may not be the sources as they are. `npm run build` touches dist/.build-started
+ * (`prebuild`) before tsc reads a source, and tsc then rewrites every compiled file; so dist/ is
+ * current only if it has that stamp, every source that tsconfig.build.json compiles is older than
+ * it (not edited or checked out since the build began, even while tsc ran), and every source has a
+ * compiled twin written after it (none added since, none left over from a build that stopped). A
+ * deleted source only mattered through an importer, which then changed too. About 300 stat calls:
+ * a few milliseconds.
  */
 function stale() {
+  const started = statSync(new URL('.build-started', dist), { throwIfNoEntry: false });
+  if (started === undefined) return true;
   const root = fileURLToPath(new URL('../', import.meta.url));
   const { include } = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8'));
   for (const dir of include) {
     for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || !entry.name.endsWith('.ts') || entry.name.endsWith('.d.ts')) continue;
       const source = join(entry.parentPath, entry.name);
+      if (statSync(source).mtimeMs > started.mtimeMs) return true;
       const twin = join(fileURLToPath(dist), relative(root, source)).replace(/\.ts$/, '.js');
       const compiled = statSync(twin, { throwIfNoEntry: false });
-      if (compiled === undefined || statSync(source).mtimeMs > compiled.mtimeMs) return true;
+      if (compiled === undefined || compiled.mtimeMs < started.mtimeMs) return true;
     }
   }
   return false;

@@ -44,6 +44,8 @@ describe('production build', { timeout: 2 * TIMEOUT_MS }, () => {
     symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
     mkdirSync(join(root, 'bin'));
     copyFileSync(join(REPO, 'bin/switchyard.mjs'), join(root, 'bin/switchyard.mjs'));
+    // The image copies package.json too: the launcher reads its engines rule and version there.
+    copyFileSync(join(REPO, 'package.json'), join(root, 'package.json'));
     const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
     built = await run([tsc, '-p', join(REPO, 'tsconfig.build.json'), '--outDir', join(root, 'dist')]);
   });

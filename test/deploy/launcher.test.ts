@@ -122,11 +122,15 @@ describe('one Node version rule', () => {
   });
 });
 
-describe('the launcher runs dist/ only while no source is newer than its compiled twin', () => {
+describe('the launcher runs dist/ only while it is the build of the sources as they are', () => {
   const written = new Date(Date.now() - 120_000);
+  const started = new Date(Date.now() - 90_000);
   const built = new Date(Date.now() - 60_000);
 
-  /** A source checkout written two minutes ago and built one minute ago: bin/cli.ts and shared/who.ts. */
+  /**
+   * A source checkout, bin/cli.ts and shared/who.ts, written two minutes ago; a build began 90 s ago
+   * (dist/.build-started) and wrote their twins a minute ago.
+   */
   function checkout(): string {
     const root = launcherRoot(pkg.engines.node);
     symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
@@ -141,6 +145,8 @@ describe('the launcher runs dist/ only while no source is newer than its compile
     writeFileSync(join(root, 'dist/shared/who.js'), "export const WHO = 'cli';\n");
     for (const f of ['bin/cli.ts', 'shared/who.ts']) utimesSync(join(root, f), written, written);
     for (const f of ['dist/bin/cli.js', 'dist/shared/who.js']) utimesSync(join(root, f), built, built);
+    writeFileSync(join(root, 'dist/.build-started'), '');
+    utimesSync(join(root, 'dist/.build-started'), started, started);
     return root;
   }
 
@@ -153,6 +159,31 @@ describe('the launcher runs dist/ only while no source is newer than its compile
   it('runs the sources (through tsx) once a source is edited after the build', async () => {
     const root = checkout();
     utimesSync(join(root, 'shared/who.ts'), new Date(), new Date());
+    const r = await launch(root);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sources ran\n');
+  });
+
+  it('runs the sources when a source was saved while tsc ran (after the build began, before its twin)', async () => {
+    const root = checkout();
+    const during = new Date(Date.now() - 75_000);
+    utimesSync(join(root, 'shared/who.ts'), during, during);
+    const r = await launch(root);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sources ran\n');
+  });
+
+  it('runs the sources when a compiled twin predates the build (a build that stopped early)', async () => {
+    const root = checkout();
+    utimesSync(join(root, 'dist/shared/who.js'), written, written);
+    const r = await launch(root);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'sources ran\n');
+  });
+
+  it('runs the sources when dist/ has no build stamp (compiled some other way)', async () => {
+    const root = checkout();
+    rmSync(join(root, 'dist/.build-started'));
     const r = await launch(root);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'sources ran\n');
