@@ -8,12 +8,10 @@
 import type { CommandModule } from 'yargs';
 import { readClusterStatus } from '../shared/cluster-status.ts';
 import { type Problem, UserError } from '../shared/errors.ts';
-import { silentLogger } from '../shared/log.ts';
 import type { ProblemCode } from '../shared/problems.ts';
 import { fetchStatus, STATUS_TIMEOUT_MS, statusUrlOf } from '../shared/status-fetch.ts';
 import type { StatusReport } from '../shared/status-model.ts';
 import { formatStatusJson, formatStatusTable } from '../shared/status-render.ts';
-import { openRedisStore } from '../shared/store/open-store.ts';
 import { REDIS_CLI_OPTIONS, type RedisFlags } from '../shared/store/redis-options.ts';
 import type { Store } from '../shared/store/store.ts';
 
@@ -155,6 +153,12 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
       ]);
     let source: ReportSource;
     if (cluster) {
+      // Imported here: only a cluster read needs Redis (ioredis, the table codec, pino), so a
+      // `--url` read starts without them.
+      const [{ openRedisStore }, { silentLogger }] = await Promise.all([
+        import('../shared/store/open-store.ts'),
+        import('../shared/log.ts'),
+      ]);
       source = storeSource(await openRedisStore(args, silentLogger()));
     } else {
       const url = statusUrlOf(args.url ?? DEFAULT_STATUS_URL);
