@@ -32,8 +32,7 @@ export function loadAllCommands(): Promise<AnyCommand[]> {
  */
 export async function commandsFor(args: readonly string[]): Promise<AnyCommand[]> {
   const word = args.find((a) => !a.startsWith('-'));
-  const load = word === undefined ? undefined : COMMAND_LOADERS[word];
-  if (load !== undefined && Object.hasOwn(COMMAND_LOADERS, word!)) return [await load()];
+  if (word !== undefined && Object.hasOwn(COMMAND_LOADERS, word)) return [await COMMAND_LOADERS[word]!()];
   const asksHelp = args.some((a) => a === '--help' || a === '-h');
   if (word === undefined && !asksHelp && args.includes('--version')) return [];
   return loadAllCommands();
