@@ -69,3 +69,17 @@ export function service(key: string, s: ServiceSpec = {}): V1Service {
     status: { loadBalancer: { ingress: (s.status ?? []).map((ip) => ({ ip })) } },
   };
 }
+
+/** A Service with only a name, namespace and labels: for the API-server protocol tests, where its spec does not matter. */
+export function bareService(
+  namespace: string,
+  name: string,
+  labels: Record<string, string> = {},
+): {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string; labels: Record<string, string> };
+  spec: object;
+} {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, labels }, spec: {} };
+}

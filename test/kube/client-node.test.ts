@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
+import { bareService } from '../harness/service.ts';
 import { within } from '../harness/wait.ts';
 import { Recorder } from './recorder.ts';
 
@@ -346,12 +347,7 @@ describe('client-node informer against the fake API server', { timeout: 60_000 }
   }
 
   function seedService(ns: string, name: string, labels: Record<string, string> = {}) {
-    return server.seed({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: ns, labels },
-      spec: {},
-    });
+    return server.seed(bareService(ns, name, labels));
   }
 
   it('delivers add, update and delete to the handlers', async () => {

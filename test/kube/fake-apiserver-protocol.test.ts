@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { FakeApiServer } from '../fake-apiserver/fake-apiserver.ts';
+import { bareService } from '../harness/service.ts';
 import { within } from '../harness/wait.ts';
 import { Recorder } from './recorder.ts';
 
@@ -69,12 +70,7 @@ describe('fake API server protocol', { timeout: 60_000 }, () => {
   }
 
   function svc(ns: string, name: string, labels: Record<string, string> = {}) {
-    return server.seed({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: ns, labels },
-      spec: {},
-    });
+    return server.seed(bareService(ns, name, labels));
   }
 
   it('sends watch headers at once, chunked, then one JSON event per line', async () => {
