@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type Backend,
@@ -16,68 +15,12 @@ import {
   startBackend,
   within,
 } from './loopback.ts';
-
-const root = resolve(import.meta.dirname, '../..');
-const node = join(root, 'node_modules/.bin/node');
-const bin = join(root, 'bin/switchyard.mjs');
-
-/** A speaker process with its log lines (NDJSON) and its exit. */
-interface Proc {
-  readonly child: ChildProcess;
-  readonly lines: Record<string, unknown>[];
-  stderr: string;
-  readonly exited: Promise<number | null>;
-  /** Resolves with the `count`th log line whose `event` is `event`. */
-  waitFor(event: string, count?: number): Promise<Record<string, unknown>>;
-}
-
-function speaker(args: string[]): Proc {
-  const child = spawn(node, [bin, 'speaker', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { event: string; count: number; resolve: (l: Record<string, unknown>) => void }[] = [];
-  const nth = (event: string, count: number) => lines.filter((l) => l['event'] === event)[count - 1];
-  let buffered = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buffered += d.toString();
-    let nl = buffered.indexOf('\n');
-    while (nl >= 0) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      nl = buffered.indexOf('\n');
-      let parsed: Record<string, unknown>;
-      try {
-        parsed = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      lines.push(parsed);
-      for (const w of waiters) {
-        const hit = nth(w.event, w.count);
-        if (hit) w.resolve(hit);
-      }
-    }
-  });
-  const proc: Proc = {
-    child,
-    lines,
-    stderr: '',
-    exited: once(child, 'exit').then(([code]) => code as number | null),
-    waitFor: (event, count = 1) => {
-      const seen = nth(event, count);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((res) => waiters.push({ event, count, resolve: res }));
-    },
-  };
-  child.stderr!.on('data', (d: Buffer) => {
-    proc.stderr += d.toString();
-  });
-  return proc;
-}
+import { type SpeakerProc, startSpeakerProcess } from './speaker-process.ts';
 
 describe('switchyard speaker (the real process)', () => {
   let dir: string;
   let backend: Backend;
-  const running: Proc[] = [];
+  const running: SpeakerProc[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'switchyard-cli-'));
@@ -95,7 +38,7 @@ describe('switchyard speaker (the real process)', () => {
       path,
       'listeners:\n  - service: default/web\n    vip: 10.0.0.300\n    port: 70000\n    backends: []\n',
     );
-    const p = speaker(['--table', path, '--workers', '0', '--metrics-address', 'off']);
+    const p = startSpeakerProcess(['--table', path, '--workers', '0', '--metrics-address', 'off']);
     running.push(p);
     assert.equal(await within(25_000, 'the speaker to exit', p.exited), 2);
     const errors = p.stderr.trim().split('\n');
@@ -119,7 +62,7 @@ describe('switchyard speaker (the real process)', () => {
         ],
       }),
     );
-    const p = speaker([
+    const p = startSpeakerProcess([
       '--table',
       path,
       '--workers',
