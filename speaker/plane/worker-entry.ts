@@ -21,8 +21,8 @@ const logger = createLogger({
 });
 const send = (msg: FromWorker) => port.postMessage(msg);
 
-// The implementation the main thread chose; the handle one runs its self-test again in this thread
-// (a failure throws: the worker's error stops the speaker's start).
+// The implementation the main thread chose, after its self-test (a missing internal throws here: the
+// worker's error stops the speaker's start).
 const forwarder = new Forwarder({
   logger,
   io: await loadRelayIo(init.implementation),

@@ -57,7 +57,12 @@ export async function chooseRelayIo(mode: DataPlaneMode, opts: ChooseOptions): P
   }
 }
 
-/** The implementation a worker thread runs: the one its main thread chose. */
+/**
+ * The implementation a worker thread runs: the one its main thread chose, after that thread's
+ * self-test, which is not run again here (see `workerHandlesIo`).
+ */
 export async function loadRelayIo(implementation: RelayIoImplementation): Promise<RelayIo> {
-  return implementation === 'sockets' ? socketsIo : handles(undefined);
+  if (implementation === 'sockets') return socketsIo;
+  const { workerHandlesIo } = await import('./handles.ts');
+  return workerHandlesIo();
 }

@@ -393,13 +393,30 @@ export function createHandlesIo(internals?: NodeInternals): Promise<RelayIo> {
 /** The outcome of the self-test with this thread's real internals, once it has run. */
 let verified: Promise<RelayIo> | null = null;
 
-async function verify(n: NodeInternals): Promise<RelayIo> {
+/**
+ * The handle implementation in a worker thread of a speaker whose main thread passed the self-test:
+ * the same Node.js in the same process, so the internals are looked up and checked here but not
+ * exercised over loopback again. Throws when one is missing.
+ */
+export function workerHandlesIo(): RelayIo {
+  const n = loadNodeInternals();
+  assertPresent(n);
+  install(n);
+  return handlesIo;
+}
+
+/** Throw, naming them, when internals the implementation uses are missing. */
+function assertPresent(n: NodeInternals): void {
   const missing = missingInternals(n);
   if (missing.length > 0) {
     throw new Error(
       `this Node.js (${process.version}) lacks internals the handle data plane uses: ${missing.join(', ')}`,
     );
   }
+}
+
+async function verify(n: NodeInternals): Promise<RelayIo> {
+  assertPresent(n);
   const previous = listeningHandleOf === undefined ? null : snapshot();
   install(n);
   try {
