@@ -15,6 +15,7 @@ import {
   type LeaseRequest,
   type LiveSpeaker,
   type NodeState,
+  OtherIncarnationError,
   type PoolStatus,
   type PublishOptions,
   type PublishResult,
@@ -230,6 +231,9 @@ export class MemoryStore implements Store {
   acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
     const b = this.backend;
     return b.call((): LeaseGrant => {
+      if (req.incarnation !== undefined && req.incarnation !== b.incarnation) {
+        throw new OtherIncarnationError(req.incarnation, b.incarnation);
+      }
       const cur = b.heldLease(req.vip);
       if (cur) {
         if (cur.token === req.token) {

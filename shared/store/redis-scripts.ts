@@ -160,17 +160,39 @@ end
 `;
 
 /**
+ * `incarnation(marker, fresh)` answers the store's incarnation, `<run_id>/<marker>`, creating the
+ * marker key with the random `fresh` when it is missing. Both parts come from the same server at
+ * the same moment.
+ */
+const INCARNATION_PRELUDE = `
+local function incarnation(marker, fresh)
+  redis.call('SET', marker, fresh, 'NX')
+  local runId = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  return runId .. '/' .. redis.call('GET', marker)
+end
+`;
+
+/**
  * Take a VIP lease if it is free. Free means no lease key (Redis dropped it at its TTL) and no guard
  * naming another token with an `until` still ahead: a lease key deleted under a live holder is
  * refused like a held one, and the holder's own token restores it from the guard. The epoch counter
  * lives in its own key without TTL so it survives expiry; every grant increments it, kept above the
- * caller's `minEpoch`. Presenting the current token again only extends (an idempotent retry).
- * KEYS: lease, epoch, guard. ARGV: node, token, ttl ms, min epoch, wall-clock ms (informational).
- * Returns {1, epoch} granted, or {0, holder, epoch, remaining ms}.
+ * caller's `minEpoch`. Presenting the current token again only extends (an idempotent retry). With
+ * an expected incarnation, a store that is another incarnation (restarted, failed over, wiped since
+ * the caller looked) writes nothing and answers its own.
+ * KEYS: lease, epoch, guard, incarnation marker. ARGV: node, token, ttl ms, min epoch, wall-clock ms
+ * (informational), expected incarnation or '', a new random marker (for a store that has none).
+ * Returns {1, epoch} granted, {0, holder, epoch, remaining ms} held, or {2, incarnation}.
  */
 export const ACQUIRE_LEASE: RedisScript = {
-  numberOfKeys: 3,
-  lua: `${LEASE_PRELUDE}
+  numberOfKeys: 4,
+  lua: `${LEASE_PRELUDE}${INCARNATION_PRELUDE}
+if ARGV[6] ~= '' then
+  local current = incarnation(KEYS[4], ARGV[7])
+  if current ~= ARGV[6] then
+    return {2, current}
+  end
+end
 local ttl = math.floor(tonumber(ARGV[3]))
 local l = redis.call('HMGET', KEYS[1], 'node', 'token', 'epoch', 'since')
 if l[1] then
@@ -257,17 +279,13 @@ return 0
 };
 
 /**
- * Read the store's incarnation: create the marker if it is missing, then answer it with the
- * server's run_id. One script, so both come from the same server at the same moment.
- * KEYS: marker. ARGV: a new random marker. Returns {run_id, marker}.
+ * Read the store's incarnation (see INCARNATION_PRELUDE).
+ * KEYS: marker. ARGV: a new random marker. Returns `<run_id>/<marker>`.
  */
 export const READ_INCARNATION: RedisScript = {
   numberOfKeys: 1,
-  lua: `
-redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local marker = redis.call('GET', KEYS[1])
-local runId = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
-return {runId or '', marker}
+  lua: `${INCARNATION_PRELUDE}
+return incarnation(KEYS[1], ARGV[1])
 `,
 };
 

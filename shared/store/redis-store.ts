@@ -20,6 +20,7 @@ import {
   type LeaseRequest,
   type LiveSpeaker,
   type NodeState,
+  OtherIncarnationError,
   type PoolStatus,
   type PublishOptions,
   type PublishResult,
@@ -35,6 +36,11 @@ import { type StoreKeys, storeKeys } from './store-keys.ts';
 import { decodeListeners, tableOf } from './table-codec.ts';
 import { TableFollower, type TableReader } from './table-follower.ts';
 import { TablePublisher, type TableWriter } from './table-publisher.ts';
+
+/** A random incarnation marker, used only where the store has none. */
+function newMarker(): string {
+  return randomBytes(8).toString('hex');
+}
 
 /** How long `close()` waits for pending replies before dropping the connection. */
 const QUIT_GRACE_MS = 1000;
@@ -338,13 +344,17 @@ export class RedisStore implements Store {
       this.keys.lease(req.vip),
       this.keys.leaseEpoch(req.vip),
       this.keys.leaseGuard(req.vip),
+      this.keys.incarnation,
       req.node,
       req.token,
       req.ttlMs,
       req.minEpoch ?? 0,
       Date.now(),
+      req.incarnation ?? '',
+      newMarker(),
     ])) as unknown[];
     if (Number(reply[0]) === 1) return { acquired: true, epoch: Number(reply[1]) };
+    if (Number(reply[0]) === 2) throw new OtherIncarnationError(req.incarnation ?? '', String(reply[1]));
     return {
       acquired: false,
       holder: String(reply[1]),
@@ -407,12 +417,7 @@ export class RedisStore implements Store {
   // ---- continuity
 
   async incarnation(): Promise<string> {
-    const marker = randomBytes(8).toString('hex');
-    const [runId, stored] = (await this.runScript('syReadIncarnation', [this.keys.incarnation, marker])) as [
-      string,
-      string,
-    ];
-    return `${runId}/${stored}`;
+    return String(await this.runScript('syReadIncarnation', [this.keys.incarnation, newMarker()]));
   }
 
   // ---- controller fence

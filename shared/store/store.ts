@@ -50,6 +50,24 @@ export class StaleTermError extends Error {
   }
 }
 
+/**
+ * An acquire refused because the store is no longer the incarnation the request named (restarted,
+ * failed over or wiped since the caller looked). Nothing was written.
+ */
+export class OtherIncarnationError extends Error {
+  readonly code = 'store.other-incarnation';
+  /** The incarnation the request named. */
+  readonly expected: string;
+  /** The store's incarnation now. */
+  readonly incarnation: string;
+  constructor(expected: string, incarnation: string) {
+    super(`the store refused an acquire made on incarnation ${expected}: it is ${incarnation} now`);
+    this.name = 'OtherIncarnationError';
+    this.expected = expected;
+    this.incarnation = incarnation;
+  }
+}
+
 /** Whether `err` is a write the store refused for its term (a `StaleTermError`, from any store). */
 export function isStaleTerm(err: unknown): err is StaleTermError {
   return err instanceof StaleTermError;
@@ -212,9 +230,19 @@ export interface LeaseRequest {
    * lost its epoch counter (a Redis restarted without persistence).
    */
   readonly minEpoch?: number;
+  /**
+   * The store incarnation (`StoreContinuity`) the caller decided on. When given and the store's is
+   * another, nothing is written: ioredis resends a request that was queued or in flight when the
+   * connection dropped, and such a request must not take a lease from a store that has forgotten
+   * the live holder since.
+   */
+  readonly incarnation?: string;
 }
 
-/** Outcome of an acquire: granted with a new epoch, or held by someone else. */
+/**
+ * Outcome of an acquire: granted with a new epoch, or held by someone else. A request naming another
+ * incarnation than the store's rejects with an `OtherIncarnationError` instead.
+ */
 export type LeaseGrant =
   | { readonly acquired: true; readonly epoch: number }
   | {

@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Problem } from '../../shared/errors.ts';
 import { type Logger, silentLogger } from '../../shared/log.ts';
-import type { LeaseStore } from '../../shared/store/store.ts';
+import { type LeaseStore, OtherIncarnationError } from '../../shared/store/store.ts';
 
 /** Lease timing in milliseconds. */
 export interface LeaseTiming {
@@ -96,7 +96,9 @@ export type AcquireOutcome =
   /** Another operation on this VIP is still waiting for the store. */
   | { readonly kind: 'busy' }
   /** The store did not answer. */
-  | { readonly kind: 'unreachable'; readonly err: unknown };
+  | { readonly kind: 'unreachable'; readonly err: unknown }
+  /** The store is no longer the incarnation the acquire named (restarted, failed over, wiped): nothing taken. */
+  | { readonly kind: 'other-store'; readonly incarnation: string };
 
 /** One lease this process holds. */
 interface Held {
@@ -197,8 +199,11 @@ export class VipLeases {
     return lost;
   }
 
-  /** Try to take `vip` (only succeeds if the lease is free or expired). */
-  async acquire(vip: string): Promise<AcquireOutcome> {
+  /**
+   * Try to take `vip` (only succeeds if the lease is free or expired). With `incarnation`, only from
+   * that incarnation of the store: the decision to take was made on what it remembered.
+   */
+  async acquire(vip: string, incarnation?: string): Promise<AcquireOutcome> {
     this.checkDeadlines();
     const cur = this.held.get(vip);
     if (cur) return { kind: 'already', epoch: cur.epoch };
@@ -215,8 +220,14 @@ export class VipLeases {
         token,
         ttlMs: this.timing.ttlMs,
         minEpoch: this.seenEpoch.get(vip) ?? 0,
+        ...(incarnation !== undefined ? { incarnation } : {}),
       });
     } catch (err) {
+      // Answered and refused: nothing was written, so the token can go.
+      if (err instanceof OtherIncarnationError) {
+        this.unanswered.delete(vip);
+        return { kind: 'other-store', incarnation: err.incarnation };
+      }
       this.unanswered.set(vip, token);
       return { kind: 'unreachable', err };
     } finally {

@@ -21,7 +21,9 @@
  * read on every tick; when it changes, every lease and registration may be gone while their holders
  * live, so the loop takes no VIP it did not hold until a full lease TTL has passed, by which time
  * every live holder has taken its own back. Nor does it take one on a view of the store older than
- * this tick: a request queued while the store was away would otherwise reach a store that forgot.
+ * this tick, and every acquire names the incarnation it was decided on: ioredis resends a request
+ * queued or in flight while the store was away, and the store refuses it if it is not the one the
+ * decision was made on.
  *
  * Giving a VIP up withdraws it first and releases the lease after, so no successor can announce
  * while this node still answers.
@@ -39,7 +41,7 @@ import type {
   SpeakerRegistry,
   StoreContinuity,
 } from '../../shared/store/store.ts';
-import { type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
+import { type AcquireOutcome, type LeaseLoss, type LeaseTiming, VipLeases } from './lease.ts';
 import { eligibleNodes, preferredOwner } from './rendezvous.ts';
 import { TakeoverWatch } from './takeover.ts';
 
@@ -166,6 +168,8 @@ export class VipOwnershipLoop {
   private viewFailing = false;
   /** The store incarnation last read; null before the first read. */
   private incarnation: string | null = null;
+  /** When the request that read `incarnation` was sent (monotonic): an older request's answer is stale. */
+  private incarnationSentAt = Number.NEGATIVE_INFINITY;
   /** When the last view read that answered was sent (monotonic); acquisitions need one from this tick. */
   private viewAt = Number.NEGATIVE_INFINITY;
   /** Why this node cannot serve VIPs now, or null. */
@@ -216,8 +220,7 @@ export class VipOwnershipLoop {
         this.now() >= this.settleUntil &&
         // A view younger than a stall long enough to lapse a live holder's lease (see stallMs).
         this.now() - this.viewAt <= this.stallMs + this.leases.timing.renewMs,
-      acquire: (vip) => this.leases.acquire(vip),
-      sameStore: () => this.sameStore(),
+      acquire: (vip) => this.acquire(vip),
       tookOver: (vip, epoch, holder) => {
         // Its registration can outlive its lease by up to a heartbeat TTL; until then it is not a
         // candidate, or this node would hand the VIP straight back to a node that stopped renewing.
@@ -414,8 +417,7 @@ export class VipOwnershipLoop {
         this.settleUntil = Math.max(this.settleUntil, this.now() + this.settleMs);
       }
       // Leases and registrations may be gone while their holders live.
-      if (this.incarnation !== null && incarnation !== this.incarnation) this.discontinuity(incarnation);
-      this.incarnation = incarnation;
+      this.noteIncarnation(incarnation, sent);
       if (this.now() - sent > this.stallMs) {
         // An answer this slow comes from a store that stalled (frozen, failing over) long enough
         // for leases to lapse under live holders, whose renewals are only now being served.
@@ -439,30 +441,35 @@ export class VipOwnershipLoop {
   }
 
   /**
-   * Read the store's incarnation now; when it changed since the last view, note the discontinuity
-   * (settle for a full TTL) and answer false. A failed read answers false too.
+   * Record the incarnation a request sent at `sentAt` found. A change is a discontinuity: the store
+   * lost its memory, so every live holder gets a full TTL to take its own back before this node
+   * takes anything new. An answer to a request older than the one recorded is ignored (a view read
+   * answered by the old store can arrive after an acquire answered by the new one).
    */
-  private async sameStore(): Promise<boolean> {
-    try {
-      const incarnation = await this.opts.store.incarnation();
-      if (this.incarnation === null || incarnation === this.incarnation) return true;
-      this.discontinuity(incarnation);
-      return false;
-    } catch {
-      return false;
-    }
-  }
-
-  /** The store lost its memory: give every live holder a full TTL to take its own back. */
-  private discontinuity(incarnation: string): void {
+  private noteIncarnation(incarnation: string, sentAt: number): void {
+    if (sentAt < this.incarnationSentAt) return;
+    this.incarnationSentAt = sentAt;
+    const from = this.incarnation;
+    this.incarnation = incarnation;
+    if (from === null || from === incarnation) return;
     const waitMs = Math.max(this.settleMs, this.leases.timing.ttlMs);
     this.settleUntil = Math.max(this.settleUntil, this.now() + waitMs);
     this.discontinuities++;
     this.log.warn(
-      { event: 'store-discontinuity', from: this.incarnation, to: incarnation, settleMs: waitMs },
+      { event: 'store-discontinuity', from, to: incarnation, settleMs: waitMs },
       'the store lost its memory (restart, failover or wipe); taking nothing new until every holder renewed',
     );
-    this.incarnation = incarnation;
+  }
+
+  /** Acquire `vip` from the incarnation of the store this node decided on, and note one that changed. */
+  private async acquire(vip: string): Promise<AcquireOutcome> {
+    const incarnation = this.incarnation;
+    if (incarnation === null)
+      return { kind: 'unreachable', err: new Error('the store has not been read yet') };
+    const sent = this.now();
+    const out = await this.leases.acquire(vip, incarnation);
+    if (out.kind === 'other-store') this.noteIncarnation(out.incarnation, sent);
+    return out;
   }
 
   private setView(
@@ -480,7 +487,7 @@ export class VipOwnershipLoop {
   }
 
   private async take(vip: string): Promise<void> {
-    const out = await this.leases.acquire(vip);
+    const out = await this.acquire(vip);
     const o = this.owned.get(vip);
     switch (out.kind) {
       case 'gained':
@@ -493,7 +500,7 @@ export class VipOwnershipLoop {
         if (o) void this.drop(vip, o.epoch, 'taken');
         return;
       default:
-        return; // busy, late, unreachable: try again next tick
+        return; // busy, late, unreachable, other store: try again next tick
     }
   }
 

@@ -88,13 +88,12 @@ export interface TakeoverHost {
   view(): { readonly eligible: readonly string[]; readonly selfEligible: boolean };
   /** Whether the loop would take `vip` now (running, in the table, not held here). */
   wants(vip: string): boolean;
-  acquire(vip: string): Promise<AcquireOutcome>;
   /**
-   * Whether the store is still the one the leases were read from (its incarnation has not changed).
-   * A timer armed before a Redis restart fires into a store that forgot every lease, where the
-   * lapsed-looking lease of a live holder would be granted.
+   * Acquire `vip` from the store incarnation the loop last saw, and no other: a timer armed before a
+   * Redis restart fires into a store that forgot every lease, where the lapsed-looking lease of a
+   * live holder would be granted.
    */
-  sameStore(): Promise<boolean>;
+  acquire(vip: string): Promise<AcquireOutcome>;
   /** A takeover got the lease. */
   tookOver(vip: string, epoch: number, holder: string): void;
 }
@@ -171,7 +170,6 @@ export class TakeoverWatch {
     const view = host.view();
     if (this.closed || !host.wants(vip) || !view.selfEligible) return;
     if (successorOf(vip, holder, view.eligible) !== host.self) return;
-    if (!(await host.sameStore()) || this.closed || !host.wants(vip)) return;
     const out = await host.acquire(vip);
     if (this.closed) return;
     if (out.kind === 'gained') {

@@ -61,7 +61,6 @@ function watchOver(leases: () => LeaseInfo[], self: string) {
     logger: silentLogger(),
     view: () => ({ eligible: NODES, selfEligible: true }),
     wants: () => true,
-    sameStore: async () => true,
     acquire: async (vip) => {
       acquired.push({ vip, at: performance.now() - start });
       return { kind: 'gained', epoch: 9 };

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { OtherIncarnationError } from '../../shared/store/store.ts';
 import { eventually } from './await-events.ts';
 import type { StoreFixture, StoreNamespace } from './store-contract.ts';
 
@@ -112,6 +113,25 @@ export function continuityContract(fixture: StoreFixture): void {
         assert.ok(first.length > 0);
         assert.equal(await a.incarnation(), first);
         assert.equal(await ns.client().incarnation(), first);
+      });
+
+      it("grants an acquire naming the store's incarnation, and refuses one naming another, writing nothing", async () => {
+        ns = await fixture.namespace();
+        const a = ns.client();
+        const incarnation = await a.incarnation();
+        const vip = '192.0.2.21';
+        const request = { vip, node: 'a', ttlMs: 5000 };
+        await assert.rejects(
+          a.acquireLease({ ...request, token: randomUUID(), incarnation: `${incarnation}x` }),
+          (err: unknown) =>
+            err instanceof OtherIncarnationError &&
+            err.incarnation === incarnation &&
+            err.expected === `${incarnation}x`,
+        );
+        assert.deepEqual(await a.readLeases([vip]), [], 'the refused acquire wrote nothing');
+        const granted = await a.acquireLease({ ...request, token: randomUUID(), incarnation });
+        assert.ok(granted.acquired);
+        assert.equal(granted.epoch, 1, 'the refused acquire did not use an epoch');
       });
     });
   });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MemoryBackend } from '../../shared/store/memory-backend.ts';
 import { MemoryStore } from '../../shared/store/memory-store.ts';
+import type { LeaseGrant, LeaseRequest } from '../../shared/store/store.ts';
 import {
   type OwnershipChange,
   type OwnershipLoss,
@@ -50,14 +52,15 @@ class Cluster {
     }, 5);
   }
 
-  start(node: string, opts: { retainOnStoreLossMs?: number } = {}): VipOwnershipLoop {
+  start(node: string, opts: { retainOnStoreLossMs?: number; store?: MemoryStore } = {}): VipOwnershipLoop {
+    const { store = new MemoryStore({ backend: this.backend }), ...rest } = opts;
     const loop = new VipOwnershipLoop({
-      store: new MemoryStore({ backend: this.backend }),
+      store,
       self: { node, address: '127.0.0.1', startedAt: new Date().toISOString(), version: 'test' },
       timing: TIMING,
       handoverDelayMs: HANDOVER_DELAY_MS,
       settleMs: SETTLE_MS,
-      ...opts,
+      ...rest,
       handlers: {
         gained: (change) => {
           this.events.push({ kind: 'gained', node, change });
@@ -116,6 +119,27 @@ class Cluster {
   async close(): Promise<void> {
     clearInterval(this.sampler);
     await Promise.all([...this.loops.keys()].map((n) => this.stop(n)));
+  }
+}
+
+/** A memory store whose acquires wait until `open()`, as requests queued while Redis restarts do. */
+class GatedAcquires extends MemoryStore {
+  private readonly waiting: (() => void)[] = [];
+  private opened = false;
+
+  override async acquireLease(req: LeaseRequest): Promise<LeaseGrant> {
+    if (!this.opened) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return super.acquireLease(req);
+  }
+
+  /** Acquires waiting at the gate. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  open(): void {
+    this.opened = true;
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
 }
 
@@ -249,5 +273,20 @@ describe('VipOwnershipLoop', { timeout: 60_000 }, () => {
     await eventually(() => cluster.count('lost', 'a', 'removed') === 1, WAIT_MS, 'the removal');
     const leases = await new MemoryStore({ backend: cluster.backend }).readLeases([VIPS[0]!]);
     assert.equal(leases.length, 0, 'the lease was released, not left to expire');
+  });
+
+  it('gains nothing with acquires decided before the store lost its memory, notes the change once, then takes its VIPs', async () => {
+    cluster = new Cluster();
+    const store = new GatedAcquires({ backend: cluster.backend });
+    const loop = cluster.start('a', { store });
+    await eventually(() => store.queued === VIPS.length || undefined, WAIT_MS, 'the acquires to be sent');
+    // The restart lands while they wait; then they reach a store that remembers nobody.
+    cluster.backend.wipe();
+    store.open();
+    // Unfenced, they would be granted at once. Fenced, they are refused, and the loop waits a TTL.
+    await sleep(TIMING.ttlMs / 2);
+    assert.equal(cluster.count('gained'), 0, 'no acquire decided on the old store was granted');
+    await cluster.converged(['a']);
+    assert.equal(loop.discontinuities, 1, 'the refusals and the view read count one change');
   });
 });
