@@ -47,7 +47,10 @@ export interface ClusterSpeakerOptions {
   readonly announcer: Announcer;
   /** `l2` only: the allowlist applied before any VIP address is added. */
   readonly allowlist?: VipAllowlist | null;
-  /** `l2` only: asks whether another host answers for a suspended VIP. */
+  /**
+   * `l2` only: asks whether another host answers for a VIP, one this node keeps suspended or one it
+   * would take after the store lost its memory.
+   */
   readonly conflictProbe?: ConflictProbe | null;
   /** How long a VIP is kept suspended while the store is away (see `OwnershipLoopOptions`). */
   readonly retainOnStoreLossMs?: number;
@@ -117,6 +120,7 @@ export class ClusterSpeaker {
       ...(opts.settleMs !== undefined ? { settleMs: opts.settleMs } : {}),
       ...(opts.handoverDelayMs !== undefined ? { handoverDelayMs: opts.handoverDelayMs } : {}),
       ...(opts.retainOnStoreLossMs !== undefined ? { retainOnStoreLossMs: opts.retainOnStoreLossMs } : {}),
+      otherAnswers: this.#l2 ? (opts.conflictProbe ?? null) : null,
       handlers: {
         gained: (c) => {
           this.#metrics.changed('gained');

@@ -23,7 +23,10 @@
  * every live holder has taken its own back. Nor does it take one on a view of the store older than
  * this tick, and every acquire names the incarnation it was decided on: ioredis resends a request
  * queued or in flight while the store was away, and the store refuses it if it is not the one the
- * decision was made on.
+ * decision was made on. And since a holder can reach the store later than this node did (its reconnect
+ * was slower, or it is cut off), for a while after such a change a VIP this node did not hold is
+ * taken only when `otherAnswers` finds no other host answering for it on the link: a holder that
+ * still answers keeps its VIP and takes it back when it reaches the store.
  *
  * Giving a VIP up withdraws it first and releases the lease after, so no successor can announce
  * while this node still answers.
@@ -114,6 +117,11 @@ export interface OwnershipLoopOptions {
    * 0 gives it up at once, Infinity (the default) for as long as the store is away.
    */
   readonly retainOnStoreLossMs?: number;
+  /**
+   * `l2`: whether another host answers for `vip` on the link (true), none does (false), or the probe
+   * failed (null); address-conflict.ts. Absent: VIPs are taken on the store's word alone.
+   */
+  readonly otherAnswers?: ((vip: string) => Promise<boolean | null>) | null;
   /** Monotonic clock in ms. */
   readonly now?: () => number;
   readonly logger?: Logger;
@@ -121,6 +129,17 @@ export interface OwnershipLoopOptions {
 
 /** Default wait before handing a VIP to a node that (re)appeared. */
 export const DEFAULT_HANDOVER_DELAY_MS = 3000;
+
+/**
+ * How long, after the settle that follows a change of the store's incarnation, a VIP another host
+ * answers for is not taken. A holder that answers also serves, so waiting costs no availability;
+ * it ends so that a holder cut off from the store for good is replaced (it steps back on the
+ * conflict).
+ */
+export const DOUBT_MS = 30_000;
+
+/** Most link probes in flight at once for VIPs this node would take. */
+export const MAX_TAKE_PROBES = 32;
 
 /** What the loop knows about the other speakers. */
 interface View {
@@ -170,6 +189,15 @@ export class VipOwnershipLoop {
   private incarnation: string | null = null;
   /** When the request that read `incarnation` was sent (monotonic): an older request's answer is stale. */
   private incarnationSentAt = Number.NEGATIVE_INFINITY;
+  /** Monotonic time until which a VIP is taken only when nobody answers for it (`otherAnswers`). */
+  private doubtUntil = Number.NEGATIVE_INFINITY;
+  /** VIPs being probed before a take. */
+  private readonly probing = new Set<string>();
+  /**
+   * VIPs found answered elsewhere (or not proven free) since the last change of incarnation, and
+   * when to probe each again; logged once each.
+   */
+  private readonly probeAgainAt = new Map<string, number>();
   /** When the last view read that answered was sent (monotonic); acquisitions need one from this tick. */
   private viewAt = Number.NEGATIVE_INFINITY;
   /** Why this node cannot serve VIPs now, or null. */
@@ -218,6 +246,8 @@ export class VipOwnershipLoop {
         !this.owned.has(vip) &&
         this.localFault === null &&
         this.now() >= this.settleUntil &&
+        // While in doubt, the ticks take, each after a probe (takeIfUnanswered).
+        !this.doubting() &&
         // A view younger than a stall long enough to lapse a live holder's lease (see stallMs).
         this.now() - this.viewAt <= this.stallMs + this.leases.timing.renewMs,
       acquire: (vip) => this.acquire(vip),
@@ -365,10 +395,10 @@ export class VipOwnershipLoop {
         // Stability: take back what this node had, whoever is preferred; handover comes later.
         work.push(this.take(vip));
       } else if (view.selfEligible && preferred === this.node && settled) {
-        work.push(this.take(vip));
+        work.push(this.doubting() ? this.takeIfUnanswered(vip) : this.take(vip));
       }
     }
-    if (settled && view.selfEligible && !this.viewFailing) {
+    if (settled && view.selfEligible && !this.viewFailing && !this.doubting()) {
       work.push(this.takeovers.watch(this.vips, view.eligible, new Set(this.owned.keys())));
     }
     await Promise.race([Promise.allSettled(work), delay(this.leases.timing.renewMs)]);
@@ -454,6 +484,8 @@ export class VipOwnershipLoop {
     if (from === null || from === incarnation) return;
     const waitMs = Math.max(this.settleMs, this.leases.timing.ttlMs);
     this.settleUntil = Math.max(this.settleUntil, this.now() + waitMs);
+    this.doubtUntil = this.now() + waitMs + DOUBT_MS;
+    this.probeAgainAt.clear();
     this.discontinuities++;
     this.log.warn(
       { event: 'store-discontinuity', from, to: incarnation, settleMs: waitMs },
@@ -484,6 +516,49 @@ export class VipOwnershipLoop {
     for (const n of [...this.firstSeen.keys()]) if (!eligible.includes(n)) this.firstSeen.delete(n);
     for (const n of eligible) if (!this.firstSeen.has(n)) this.firstSeen.set(n, now);
     this.view = { eligible, selfEligible: eligible.includes(this.node) };
+  }
+
+  /** Whether a VIP is taken only once nobody answers for it (the store recently lost its memory). */
+  private doubting(): boolean {
+    return typeof this.opts.otherAnswers === 'function' && this.now() < this.doubtUntil;
+  }
+
+  /**
+   * Take `vip` only if no other host answers for it: after the store lost its memory, a free lease
+   * may belong to a holder that has not reached the store again yet and still answers. The lease is
+   * read first, so only a free one costs a probe; a VIP found answered is probed again a TTL later.
+   * A probe that fails proves nothing, so it does not take either. At most `MAX_TAKE_PROBES` at
+   * once; the rest wait for a later tick.
+   */
+  private async takeIfUnanswered(vip: string): Promise<void> {
+    const probe = this.opts.otherAnswers;
+    const now = this.now();
+    if (!probe || this.probing.has(vip) || this.probing.size >= MAX_TAKE_PROBES) return;
+    if (now < (this.probeAgainAt.get(vip) ?? now)) return;
+    this.probing.add(vip);
+    try {
+      if ((await this.opts.store.readLeases([vip])).length > 0) return; // held: nothing to take
+      const answered = await probe(vip).catch(() => null);
+      if (answered === false) await this.take(vip);
+      else this.leaveToOther(vip, answered);
+    } catch {
+      // The store did not answer: the next tick tries again.
+    } finally {
+      this.probing.delete(vip);
+    }
+  }
+
+  /** Leave a free VIP another host answers for (`true`) or that could not be probed (`null`). */
+  private leaveToOther(vip: string, answered: true | null): void {
+    const logged = this.probeAgainAt.has(vip);
+    this.probeAgainAt.set(vip, this.now() + this.leases.timing.ttlMs);
+    if (logged) return;
+    this.log.info(
+      { event: 'vip-answered-elsewhere', vip, probe: answered === null ? 'failed' : 'answered' },
+      answered === null
+        ? 'could not probe a free VIP after the store lost its memory; not taking it yet'
+        : 'another host answers for a free VIP after the store lost its memory; leaving it to its holder',
+    );
   }
 
   private async take(vip: string): Promise<void> {

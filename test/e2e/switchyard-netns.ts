@@ -147,6 +147,8 @@ export interface Attempt {
   /** Wall-clock ms when the attempt started and ended. */
   readonly s: number;
   readonly t: number;
+  /** Wall-clock ms when the connection was accepted; absent when it never was. */
+  readonly c?: number;
   readonly ok: boolean;
   /** The node whose backend answered. */
   readonly node?: string;

@@ -52,7 +52,14 @@ class Cluster {
     }, 5);
   }
 
-  start(node: string, opts: { retainOnStoreLossMs?: number; store?: MemoryStore } = {}): VipOwnershipLoop {
+  start(
+    node: string,
+    opts: {
+      retainOnStoreLossMs?: number;
+      store?: MemoryStore;
+      otherAnswers?: (vip: string) => Promise<boolean | null>;
+    } = {},
+  ): VipOwnershipLoop {
     const { store = new MemoryStore({ backend: this.backend }), ...rest } = opts;
     const loop = new VipOwnershipLoop({
       store,
@@ -288,5 +295,34 @@ describe('VipOwnershipLoop', { timeout: 60_000 }, () => {
     assert.equal(cluster.count('gained'), 0, 'no acquire decided on the old store was granted');
     await cluster.converged(['a']);
     assert.equal(loop.discontinuities, 1, 'the refusals and the view read count one change');
+  });
+
+  it('after the store lost its memory, leaves a free VIP to the host still answering for it, and takes it once none does', async () => {
+    cluster = new Cluster();
+    const answering = new Set<string>();
+    const probed = new Set<string>();
+    cluster.start('a');
+    cluster.start('b', {
+      otherAnswers: async (vip) => {
+        probed.add(vip);
+        return answering.has(vip);
+      },
+    });
+    await cluster.converged(['a', 'b']);
+    // a is cut off from the store (its loop stops without releasing) but its node still answers for
+    // its VIPs on the link; then the store restarts empty, and b finds their leases free.
+    const ofA = [...cluster.owners()].filter(([, n]) => n[0] === 'a').map(([vip]) => vip);
+    for (const vip of ofA) answering.add(vip);
+    const tookFromA = () =>
+      cluster.events.filter((e) => e.kind === 'gained' && e.node === 'b' && answering.has(e.change.vip))
+        .length;
+    await cluster.stop('a', false);
+    cluster.backend.wipe();
+    await eventually(() => ofA.every((v) => probed.has(v)) || undefined, WAIT_MS, "b to probe a's VIPs");
+    await sleep(3 * TIMING.renewMs);
+    assert.equal(tookFromA(), 0, 'b took no VIP another host answers for');
+    answering.clear();
+    await cluster.converged(['b']);
+    assert.equal(cluster.loops.get('b')!.discontinuities, 1);
   });
 });
