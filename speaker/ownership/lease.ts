@@ -97,7 +97,7 @@ export type AcquireOutcome =
   | { readonly kind: 'busy' }
   /** The store did not answer. */
   | { readonly kind: 'unreachable'; readonly err: unknown }
-  /** The store is no longer the incarnation the acquire named (restarted, failed over, wiped): nothing taken. */
+  /** The store is not the incarnation the acquire named (restarted, failed over, wiped): nothing taken. */
   | { readonly kind: 'other-store'; readonly incarnation: string };
 
 /** One lease this process holds. */

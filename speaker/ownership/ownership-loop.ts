@@ -23,9 +23,9 @@
  * every live holder has taken its own back. Nor does it take one on a view of the store older than
  * this tick, and every acquire names the incarnation it was decided on: ioredis resends a request
  * queued or in flight while the store was away, and the store refuses it if it is not the one the
- * decision was made on. And since a holder can reach the store later than this node did (its reconnect
- * was slower, or it is cut off), for a while after such a change a VIP this node did not hold is
- * taken only when `otherAnswers` finds no other host answering for it on the link: a holder that
+ * decision was made on. And since a holder can reach the store later than this node did (a slower
+ * reconnect, or a cut of its own), for `DOUBT_MS` after such a change a VIP this node did not hold
+ * is taken only when `otherAnswers` finds no other host answering for it on the link: a holder that
  * still answers keeps its VIP and takes it back when it reaches the store.
  *
  * Giving a VIP up withdraws it first and releases the lease after, so no successor can announce
